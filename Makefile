@@ -1,0 +1,30 @@
+# make run  — serve the shop with demo data on an SQLite file at http://127.0.0.1:8000
+# make test — every test, on SQLite, and on MariaDB/PostgreSQL when TEST_MYSQL_URL / TEST_POSTGRES_URL are set
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench load clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+run: install
+	$(PY) -m app migrate
+	$(PY) -m app demo-data --if-empty
+	$(PY) -m app serve
+
+test: install
+	$(PY) -m tests.run_all
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

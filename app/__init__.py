@@ -1,0 +1,1 @@
+"""eSIM shop backend with built-in funnel analytics."""

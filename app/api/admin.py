@@ -1,0 +1,142 @@
+"""Admin analytics: funnel overview, daily timeseries and revenue projections."""
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.api.deps import DB, AdminUser, AppSettings
+from app.db import utc_now
+from app.errors import InvalidInput
+from app.models.analytics import FUNNEL
+from app.services import analytics
+
+router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"])
+
+EVENT_TYPE_VALUES = [e.value for e in FUNNEL]
+EARLIEST_DAY, LATEST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+DateParam = Annotated[
+    str | None, Query(description="YYYY-MM-DD or an ISO 8601 datetime (UTC when it has no offset)", max_length=40)
+]
+EventTypesParam = Annotated[list[str] | None, Query(description=f"Repeatable; one of {', '.join(EVENT_TYPE_VALUES)}")]
+BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]", include_in_schema=False)]
+
+
+def parse_day(value: str | None, field: str) -> dt.date | None:
+    """The UTC calendar day of a date or datetime parameter."""
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return _within_bounds(dt.date.fromisoformat(text), field, value)
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 datetime") from None
+    day = moment.date() if moment.tzinfo is None else moment.astimezone(dt.UTC).date()
+    return _within_bounds(day, field, value)
+
+
+def _within_bounds(day: dt.date, field: str, value: str) -> dt.date:
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise InvalidInput(f"{field}: {value!r} is outside {EARLIEST_DAY} .. {LATEST_DAY}")
+    return day
+
+
+def parse_event_types(*lists: list[str] | None) -> list[str] | None:
+    chosen: list[str] = []
+    for values in lists:
+        for value in values or []:
+            for item in value.split(","):
+                item = item.strip()
+                if item not in EVENT_TYPE_VALUES:
+                    raise InvalidInput(f"event_types: {item!r} is not one of {', '.join(EVENT_TYPE_VALUES)}")
+                if item not in chosen:
+                    chosen.append(item)
+    # Funnel order, whatever order they were asked in.
+    return [t for t in EVENT_TYPE_VALUES if t in chosen] or None
+
+
+def day_range(start_date: str | None, end_date: str | None, settings) -> analytics.DayRange:
+    start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
+    if start and end and start > end:
+        raise InvalidInput(f"start_date {start} is after end_date {end}")
+    return analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
+
+
+@router.get("/overview")
+def overview(
+    session: DB,
+    admin: AdminUser,
+    settings: AppSettings,
+    start_date: DateParam = None,
+    end_date: DateParam = None,
+    event_types: EventTypesParam = None,
+    event_types_brackets: BracketEventTypesParam = None,
+) -> dict:
+    """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
+    types = parse_event_types(event_types, event_types_brackets)
+    return analytics.overview(session, day_range(start_date, end_date, settings), types)
+
+
+@router.get("/timeseries", responses={200: {"content": {"text/csv": {}}}})
+def timeseries(
+    session: DB,
+    admin: AdminUser,
+    settings: AppSettings,
+    start_date: DateParam = None,
+    end_date: DateParam = None,
+    event_types: EventTypesParam = None,
+    event_types_brackets: BracketEventTypesParam = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+):
+    """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
+    types = parse_event_types(event_types, event_types_brackets)
+    body = analytics.timeseries(session, day_range(start_date, end_date, settings), types)
+    if format == "csv":
+        filename = f"funnel-{body['start_date']}-to-{body['end_date']}.csv"
+        return Response(
+            timeseries_csv(body),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return body
+
+
+def timeseries_csv(body: dict) -> str:
+    currencies = sorted({c for bucket in body["buckets"] for c in bucket["revenue"]})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["date", *body["event_types"], *(f"revenue_{c}" for c in currencies)])
+    for bucket in body["buckets"]:
+        writer.writerow(
+            [
+                bucket["date"],
+                *(bucket["counts"][t] for t in body["event_types"]),
+                *(bucket["revenue"].get(c, 0) for c in currencies),
+            ]
+        )
+    return out.getvalue()
+
+
+@router.get("/projections")
+def projections(
+    session: DB,
+    admin: AdminUser,
+    settings: AppSettings,
+    window_days: Annotated[int | None, Query(ge=3, le=90)] = None,
+    horizon_days: Annotated[int | None, Query(ge=1, le=30)] = None,
+    currency: Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")] = None,
+    as_of: DateParam = None,
+) -> dict:
+    """Moving-average forecast of revenue and signups."""
+    return analytics.projections(
+        session,
+        window_days=window_days or settings.analytics_projection_window_days,
+        horizon_days=horizon_days or settings.analytics_projection_horizon_days,
+        currency=(currency or settings.default_currency).upper(),
+        as_of=parse_day(as_of, "as_of") or utc_now().date(),
+    )

@@ -1,0 +1,102 @@
+"""Command line: python -m app <command>. Run with --help for the list."""
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {}
+
+
+def command(name: str, help_text: str):
+    def register(func):
+        COMMANDS[name] = (func, help_text)
+        return func
+
+    return register
+
+
+def _configure(parser: argparse.ArgumentParser, name: str) -> None:
+    if name == "serve":
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--reload", action="store_true")
+    elif name in ("grant-admin", "revoke-admin"):
+        parser.add_argument("email")
+    elif name == "import-profiles":
+        parser.add_argument("plan_id", type=int)
+        parser.add_argument("csv_file", type=Path, help="CSV with iccid,activation_code columns")
+    elif name == "migrate":
+        parser.add_argument("--revision", default="head")
+
+
+@command("serve", "serve the shop with uvicorn (app.main:app)")
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, reload=args.reload)
+    return 0
+
+
+@command("migrate", "create or upgrade the schema (alembic upgrade head)")
+def migrate(args: argparse.Namespace) -> int:
+    from alembic import command as alembic_command
+    from alembic.config import Config
+
+    config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
+    alembic_command.upgrade(config, args.revision)
+    return 0
+
+
+def _set_admin(email: str, is_admin: bool) -> int:
+    from app.db import get_sessionmaker
+    from app.services.auth import set_admin
+
+    with get_sessionmaker().begin() as session:
+        user = set_admin(session, email, is_admin)
+        if user is None:
+            print(f"No user with email {email!r}; they must request a login code first.", file=sys.stderr)
+            return 1
+    print(f"{email}: admin {'granted' if is_admin else 'revoked'}")
+    return 0
+
+
+@command("grant-admin", "make an existing user an admin")
+def grant_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args.email, True)
+
+
+@command("revoke-admin", "take admin rights from a user (ADMIN_EMAILS grants them again at login)")
+def revoke_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args.email, False)
+
+
+@command("import-profiles", "import eSIM profiles for a plan from a CSV file (all or nothing)")
+def import_profiles(args: argparse.Namespace) -> int:
+    from app.db import get_sessionmaker
+    from app.errors import AppError
+    from app.services.catalog import add_profiles, read_profiles_csv
+
+    try:
+        with args.csv_file.open(newline="") as stream, get_sessionmaker().begin() as session:
+            added = add_profiles(session, args.plan_id, read_profiles_csv(stream))
+    except (AppError, OSError) as exc:
+        print(f"Nothing imported: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+        return 1
+    print(f"Imported {added} profiles into plan {args.plan_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="eSIM shop: server and admin commands")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        _configure(sub.add_parser(name, help=help_text, description=help_text), name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    func, _ = COMMANDS[args.command]
+    sys.exit(func(args))

@@ -1,0 +1,111 @@
+"""Settings, read from the environment and `.env` (see `.env.example`)."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "shop.db"
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_env: str = "development"
+    database_url: str = f"sqlite:///./{DEFAULT_SQLITE_PATH.as_posix()}"
+    secret_key: str = ""
+    admin_emails: str = ""
+    cors_origins: str = ""
+
+    email_backend: str = "console"
+    email_file_dir: str = "var/mail"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "shop@localhost"
+    smtp_starttls: bool = False
+
+    payment_provider: str = "sandbox"
+    payment_sandbox_auto_confirm: bool = False
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+
+    default_currency: str = "USD"
+    analytics_default_range_days: int = Field(30, ge=1, le=365)
+    analytics_projection_window_days: int = Field(14, ge=3, le=90)
+    analytics_projection_horizon_days: int = Field(7, ge=1, le=30)
+    # Above this many raw events in a range, unique users come from daily
+    # HyperLogLog sketches instead of an exact COUNT(DISTINCT).
+    analytics_exact_distinct_max_events: int = Field(200_000, ge=0)
+
+    login_code_ttl_seconds: int = 600
+    login_code_max_attempts: int = 5
+    rate_limit_email_per_hour: int = 5
+    rate_limit_ip_per_hour: int = 30
+    rate_limit_verify_ip_per_hour: int = 60
+    session_ttl_days: int = 30
+    max_body_bytes: int = 256 * 1024
+
+    @field_validator("default_currency")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("email_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in {"console", "file", "smtp"}:
+            raise ValueError("EMAIL_BACKEND must be console, file or smtp")
+        return value
+
+    @field_validator("payment_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in {"sandbox", "stripe"}:
+            raise ValueError("PAYMENT_PROVIDER must be sandbox or stripe")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_key(self) -> "Settings":
+        if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+            if self.is_production:
+                raise ValueError("SECRET_KEY must be set to a real secret (16+ characters) in production")
+            self.secret_key = _development_secret()
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def admin_email_set(self) -> set[str]:
+        return {e.strip().lower() for e in self.admin_emails.split(",") if e.strip()}
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def _development_secret() -> str:
+    """A random key kept in var/ so codes survive a restart of the dev server."""
+    path = Path("var") / "secret_key"
+    try:
+        return path.read_text().strip() or _write_secret(path)
+    except FileNotFoundError:
+        return _write_secret(path)
+
+
+def _write_secret(path: Path) -> str:
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key)
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,46 @@
+"""The ASGI application: `app.main:app`."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from app.api import admin, auth, orders, plans
+from app.config import get_settings
+from app.errors import AppError
+from app.middleware import BufferedRetryMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics")
+    for router in (auth.router, plans.router, orders.router, admin.router):
+        app.include_router(router)
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Default body, but never echo the raw input back (it may be a login code).
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    # Credentials only for configured origins; no origins configured means same-origin only.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_credentials=True,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+    app.add_middleware(BufferedRetryMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

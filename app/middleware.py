@@ -1,0 +1,71 @@
+"""ASGI middleware: request body limit and whole-request retry on deadlocks."""
+
+import logging
+
+from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.services.sqlcompat import is_retryable
+
+log = logging.getLogger(__name__)
+
+
+class BufferedRetryMiddleware:
+    """Reads the whole body first (413 past `max_body_bytes`), then runs the request,
+    running it again (up to `attempts` times) when the database reports a deadlock or
+    lock timeout before any response was sent: the transaction was rolled back whole,
+    so a retry is safe and counts once."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, attempts: int = 3):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.attempts = attempts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_body_bytes:
+                await self._too_large(send)
+                return
+            if not message.get("more_body"):
+                break
+        for attempt in range(1, self.attempts + 1):
+            started = False
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                started = True
+                await send(message)
+
+            try:
+                await self.app(scope, replay, tracking_send)
+                return
+            except DBAPIError as exc:
+                if started or attempt == self.attempts or not is_retryable(exc):
+                    raise
+                log.warning("Retrying %s %s after %s (attempt %d)", scope["method"], scope["path"], exc.orig, attempt)
+
+    async def _too_large(self, send: Send) -> None:
+        payload = b'{"detail":"Request body too large"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,32 @@
+"""All tables, imported here so Alembic and the app see one metadata."""
+
+from app.models.analytics import (
+    AnalyticsDailyPlan,
+    AnalyticsDailySketch,
+    AnalyticsDailyTotal,
+    AnalyticsEvent,
+    AnalyticsMonthlyPlan,
+    EventType,
+)
+from app.models.esim import EsimProfile
+from app.models.order import Order, OrderStatus, PaymentWebhookEvent
+from app.models.plan import Plan
+from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
+
+__all__ = [
+    "AnalyticsDailyPlan",
+    "AnalyticsDailySketch",
+    "AnalyticsDailyTotal",
+    "AnalyticsEvent",
+    "AnalyticsMonthlyPlan",
+    "AuthSession",
+    "EsimProfile",
+    "EventType",
+    "LoginCode",
+    "Order",
+    "OrderStatus",
+    "PaymentWebhookEvent",
+    "Plan",
+    "RateLimitCounter",
+    "User",
+]

@@ -1,0 +1,101 @@
+"""The funnel event table and the daily rollups that keep its reports fast."""
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONType, UTCDateTime, utc_now
+
+
+class EventType(StrEnum):
+    USER_SIGNUP = "user_signup"
+    CHECKOUT_STARTED = "checkout_started"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    ESIM_ACTIVATED = "esim_activated"
+
+
+FUNNEL = tuple(EventType)
+
+
+class AnalyticsEvent(Base):
+    __tablename__ = "analytics_events"
+    __table_args__ = (
+        Index("ix_analytics_events_type_time_user", "event_type", "occurred_at", "user_id"),
+        Index("ix_analytics_events_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True, index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), nullable=True)
+    amount_minor_units: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    # "metadata" is reserved on declarative classes; the column keeps the contract's name.
+    event_metadata: Mapped[dict] = mapped_column("metadata", JSONType, default=dict)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The business fact this row counts ("payment_succeeded:order:42"). NOT NULL and
+    # unique, so the database itself refuses a second event for the same fact.
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class AnalyticsDailyTotal(Base):
+    """Events and revenue per UTC day, type and currency ('' when an event has none)."""
+
+    __tablename__ = "analytics_daily_totals"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsDailyPlan(Base):
+    """Payments and revenue per UTC day, plan and currency (serves top plans)."""
+
+    __tablename__ = "analytics_daily_plans"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsMonthlyPlan(Base):
+    """The same per calendar month (first day of the month), for long ranges."""
+
+    __tablename__ = "analytics_monthly_plans"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsDailySketch(Base):
+    """A cached HyperLogLog of one day's users of one type.
+
+    `event_count` is the day's count when the sketch was built; a sketch whose
+    count differs from the rollup's is stale and is rebuilt from the events.
+    """
+
+    __tablename__ = "analytics_daily_sketches"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    registers: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))

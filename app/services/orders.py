@@ -1,0 +1,199 @@
+"""Orders: checkout, the guarded pending → paid transition, webhooks and activation."""
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import utc_now
+from app.errors import Conflict, NotFound
+from app.models.analytics import EventType
+from app.models.esim import EsimProfile
+from app.models.order import Order, OrderStatus, PaymentWebhookEvent
+from app.models.plan import Plan
+from app.models.user import User
+from app.services.analytics import record_event
+from app.services.payments import Intent, PaymentProvider
+
+log = logging.getLogger(__name__)
+PAYABLE = (OrderStatus.PENDING, OrderStatus.PAYMENT_FAILED)
+
+
+def plan_snapshot(plan: Plan) -> dict:
+    return {
+        "plan": {
+            "id": plan.id,
+            "name": plan.name,
+            "region": plan.region,
+            "data_mb": plan.data_mb,
+            "validity_days": plan.validity_days,
+            "price_minor_units": plan.price_minor_units,
+            "currency": plan.currency,
+        }
+    }
+
+
+def create_order(session: Session, user: User, plan_id: int, *, now: dt.datetime | None = None) -> Order:
+    """A pending order at the plan's current price, with its `checkout_started` event."""
+    now = now or utc_now()
+    plan = session.get(Plan, plan_id)
+    if plan is None or not plan.active:
+        raise NotFound(f"Plan {plan_id} does not exist or is not on sale")
+    order = Order(
+        user_id=user.id,
+        plan_id=plan.id,
+        status=OrderStatus.PENDING,
+        amount_minor_units=plan.price_minor_units,
+        currency=plan.currency,
+        created_at=now,
+    )
+    session.add(order)
+    session.flush()
+    record_event(
+        session,
+        EventType.CHECKOUT_STARTED,
+        user_id=user.id,
+        order_id=order.id,
+        plan_id=plan.id,
+        amount_minor_units=order.amount_minor_units,
+        currency=order.currency,
+        metadata=plan_snapshot(plan),
+        occurred_at=now,
+    )
+    return order
+
+
+def lock_order(session: Session, order_id: int) -> Order | None:
+    # populate_existing: the row may already sit in the session with a stale status.
+    return session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def ensure_payment_intent(session: Session, order: Order, provider: PaymentProvider, *, now: dt.datetime | None = None) -> Intent:
+    """The order's one payment intent, created on first request; pays the order if it already succeeded."""
+    order = lock_order(session, order.id)
+    if order.status not in PAYABLE:
+        raise Conflict(f"Order {order.id} is already {order.status}")
+    if order.payment_intent_id:
+        return Intent(order.payment_intent_id, order.payment_client_secret or "", "requires_payment_method")
+    intent = provider.create_intent(order)
+    order.payment_intent_id = intent.id
+    order.payment_client_secret = intent.client_secret
+    session.flush()
+    if intent.status == "succeeded":
+        mark_paid(session, order, source="payment_intent", provider=provider.name, now=now)
+    return intent
+
+
+def mark_paid(session: Session, order: Order, *, source: str, provider: str, now: dt.datetime | None = None) -> bool:
+    """The one guarded pending → paid transition; records `payment_succeeded` only when it moved the order."""
+    now = now or utc_now()
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_(PAYABLE))
+        .values(status=OrderStatus.PAID, paid_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        return False
+    session.refresh(order)
+    record_event(
+        session,
+        EventType.PAYMENT_SUCCEEDED,
+        user_id=order.user_id,
+        order_id=order.id,
+        plan_id=order.plan_id,
+        amount_minor_units=order.amount_minor_units,
+        currency=order.currency,
+        metadata={"payment_intent_id": order.payment_intent_id, "provider": provider, "source": source},
+        occurred_at=now,
+    )
+    return True
+
+
+def mark_payment_failed(session: Session, order: Order) -> bool:
+    """pending → payment_failed; a paid order never goes back."""
+    return (
+        session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
+            .values(status=OrderStatus.PAYMENT_FAILED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
+def handle_webhook_event(session: Session, event: dict, *, provider: str, now: dt.datetime | None = None) -> str:
+    """Apply one verified provider event once; returns what happened."""
+    try:
+        with session.begin_nested():
+            inbox = PaymentWebhookEvent(
+                provider=provider,
+                provider_event_id=event["id"],
+                event_type=event["type"],
+                payload=event,
+                outcome="received",
+            )
+            session.add(inbox)
+            session.flush()
+    except IntegrityError:
+        return "duplicate"
+    inbox.outcome = _apply_event(session, event, provider=provider, now=now)
+    return inbox.outcome
+
+
+def _apply_event(session: Session, event: dict, *, provider: str, now: dt.datetime | None) -> str:
+    if event["type"] not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+        return "ignored"
+    intent = (event.get("data") or {}).get("object") or {}
+    intent_id = intent.get("id") if isinstance(intent, dict) else None
+    if not isinstance(intent_id, str):
+        return "ignored"
+    order = session.scalar(select(Order).where(Order.payment_intent_id == intent_id))
+    if order is None:
+        return "unknown_intent"
+    if event["type"] == "payment_intent.payment_failed":
+        return "payment_failed" if mark_payment_failed(session, order) else "no_change"
+    amount, currency = intent.get("amount"), intent.get("currency")
+    if amount != order.amount_minor_units or not isinstance(currency, str) or currency.upper() != order.currency:
+        log.warning("Webhook for order %s has amount %r %r, expected %s %s", order.id, amount, currency, order.amount_minor_units, order.currency)
+        return "amount_mismatch"
+    return "paid" if mark_paid(session, order, source="webhook", provider=provider, now=now) else "no_change"
+
+
+def activate_esim(session: Session, order: Order, *, now: dt.datetime | None = None) -> EsimProfile:
+    """Assign one free profile of the order's plan; the same profile again on repeat calls."""
+    now = now or utc_now()
+    order = lock_order(session, order.id)
+    if order.status == OrderStatus.ACTIVATED:
+        return session.scalar(select(EsimProfile).where(EsimProfile.order_id == order.id))
+    if order.status != OrderStatus.PAID:
+        raise Conflict(f"Order {order.id} is {order.status}; it must be paid before activation")
+    profile = session.scalar(
+        select(EsimProfile)
+        .where(EsimProfile.plan_id == order.plan_id, EsimProfile.order_id.is_(None))
+        .order_by(EsimProfile.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if profile is None:
+        raise Conflict(f"No eSIM profile left for plan {order.plan_id}; the order stays paid")
+    profile.order_id = order.id
+    profile.assigned_at = now
+    order.status = OrderStatus.ACTIVATED
+    order.activated_at = now
+    session.flush()
+    record_event(
+        session,
+        EventType.ESIM_ACTIVATED,
+        user_id=order.user_id,
+        order_id=order.id,
+        plan_id=order.plan_id,
+        metadata={"profile_id": profile.id, "iccid": profile.iccid, "provisioning_ref": f"prov-{order.id}-{profile.id}"},
+        occurred_at=now,
+    )
+    return profile

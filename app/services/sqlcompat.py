@@ -1,0 +1,45 @@
+"""The few places where SQLite, MySQL/MariaDB and PostgreSQL need different SQL."""
+
+from sqlalchemy import Date, cast, func
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+# MySQL error numbers after which the whole transaction is worth running again.
+MYSQL_RETRYABLE_ERRORS = {1213, 1205}  # deadlock, lock wait timeout
+
+
+def day_of(session: Session, column: ColumnElement) -> ColumnElement:
+    """The UTC calendar day of a naive-UTC datetime column."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column, Date)
+    return func.date(column)
+
+
+def add_counts(session: Session, table, keys: dict, increments: dict) -> None:
+    """INSERT the row, or add `increments` to it when its key already exists."""
+    name = session.get_bind().dialect.name
+    values = {**keys, **increments}
+    if name == "mysql":
+        stmt = mysql.insert(table).values(values)
+        stmt = stmt.on_duplicate_key_update(
+            {col: table.c[col] + stmt.inserted[col] for col in increments}
+        )
+    else:
+        dialect_module = sqlite if name == "sqlite" else postgresql
+        stmt = dialect_module.insert(table).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={col: table.c[col] + stmt.excluded[col] for col in increments},
+        )
+    session.execute(stmt)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a MySQL deadlock / lock timeout or a PostgreSQL serialization failure."""
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_RETRYABLE_ERRORS:
+        return True
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate in {"40001", "40P01"}
