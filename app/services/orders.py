@@ -73,16 +73,17 @@ def lock_order(session: Session, order_id: int) -> Order | None:
 
 
 def ensure_payment_intent(session: Session, order: Order, provider: PaymentProvider, *, now: dt.datetime | None = None) -> Intent:
-    """The order's one payment intent, created on first request; pays the order if it already succeeded."""
+    """The order's one payment intent (created on first request); pays the order when the provider reports success."""
     order = lock_order(session, order.id)
     if order.status not in PAYABLE:
         raise Conflict(f"Order {order.id} is already {order.status}")
     if order.payment_intent_id:
-        return Intent(order.payment_intent_id, order.payment_client_secret or "", "requires_payment_method")
-    intent = provider.create_intent(order)
-    order.payment_intent_id = intent.id
-    order.payment_client_secret = intent.client_secret
-    session.flush()
+        intent = Intent(order.payment_intent_id, order.payment_client_secret or "", provider.intent_status(order.payment_intent_id))
+    else:
+        intent = provider.create_intent(order)
+        order.payment_intent_id = intent.id
+        order.payment_client_secret = intent.client_secret
+        session.flush()
     if intent.status == "succeeded":
         mark_paid(session, order, source="payment_intent", provider=provider.name, now=now)
     return intent
@@ -129,6 +130,16 @@ def mark_payment_failed(session: Session, order: Order) -> bool:
 
 def handle_webhook_event(session: Session, event: dict, *, provider: str, now: dt.datetime | None = None) -> str:
     """Apply one verified provider event once; returns what happened."""
+    intent = (event.get("data") or {}).get("object")
+    intent_id = intent.get("id") if isinstance(intent, dict) else None
+    handled = event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed")
+    order = None
+    if handled and isinstance(intent_id, str):
+        order = session.scalar(select(Order).where(Order.payment_intent_id == intent_id))
+        if order is None:
+            # Not stored in the inbox: the intent may belong to a checkout that has not
+            # committed yet, and a redelivery must then still be able to pay it.
+            return "unknown_intent"
     try:
         with session.begin_nested():
             inbox = PaymentWebhookEvent(
@@ -142,24 +153,15 @@ def handle_webhook_event(session: Session, event: dict, *, provider: str, now: d
             session.flush()
     except IntegrityError:
         return "duplicate"
-    inbox.outcome = _apply_event(session, event, provider=provider, now=now)
+    inbox.outcome = _apply_event(session, event, order, intent, provider=provider, now=now) if order else "ignored"
     return inbox.outcome
 
 
-def _apply_event(session: Session, event: dict, *, provider: str, now: dt.datetime | None) -> str:
-    if event["type"] not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        return "ignored"
-    intent = (event.get("data") or {}).get("object") or {}
-    intent_id = intent.get("id") if isinstance(intent, dict) else None
-    if not isinstance(intent_id, str):
-        return "ignored"
-    order = session.scalar(select(Order).where(Order.payment_intent_id == intent_id))
-    if order is None:
-        return "unknown_intent"
+def _apply_event(session: Session, event: dict, order: Order, intent: dict, *, provider: str, now: dt.datetime | None) -> str:
     if event["type"] == "payment_intent.payment_failed":
         return "payment_failed" if mark_payment_failed(session, order) else "no_change"
     amount, currency = intent.get("amount"), intent.get("currency")
-    if amount != order.amount_minor_units or not isinstance(currency, str) or currency.upper() != order.currency:
+    if type(amount) is not int or amount != order.amount_minor_units or not isinstance(currency, str) or currency.upper() != order.currency:
         log.warning("Webhook for order %s has amount %r %r, expected %s %s", order.id, amount, currency, order.amount_minor_units, order.currency)
         return "amount_mismatch"
     return "paid" if mark_paid(session, order, source="webhook", provider=provider, now=now) else "no_change"

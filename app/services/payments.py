@@ -23,6 +23,8 @@ class PaymentProvider(Protocol):
 
     def create_intent(self, order: Order) -> Intent: ...
 
+    def intent_status(self, intent_id: str) -> str: ...
+
 
 class SandboxProvider:
     """Local intents; with auto-confirm they succeed at creation."""
@@ -34,8 +36,10 @@ class SandboxProvider:
 
     def create_intent(self, order: Order) -> Intent:
         intent_id = f"pi_{secrets.token_hex(12)}"
-        status = "succeeded" if self.auto_confirm else "requires_payment_method"
-        return Intent(intent_id, f"{intent_id}_secret_{secrets.token_hex(12)}", status)
+        return Intent(intent_id, f"{intent_id}_secret_{secrets.token_hex(12)}", self.intent_status(intent_id))
+
+    def intent_status(self, intent_id: str) -> str:
+        return "succeeded" if self.auto_confirm else "requires_payment_method"
 
 
 class StripeProvider:
@@ -56,6 +60,9 @@ class StripeProvider:
             options={"idempotency_key": f"order-{order.id}-payment-intent"},
         )
         return Intent(intent.id, intent.client_secret, intent.status)
+
+    def intent_status(self, intent_id: str) -> str:
+        return self.client.v1.payment_intents.retrieve(intent_id).status
 
 
 def get_provider(settings: Settings) -> PaymentProvider:
