@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     payment_sandbox_auto_confirm: bool = False
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
 
     default_currency: str = "USD"
     analytics_default_range_days: int = Field(30, ge=1, le=365)

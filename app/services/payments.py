@@ -45,8 +45,12 @@ class SandboxProvider:
 class StripeProvider:
     name = "stripe"
 
-    def __init__(self, secret_key: str):
-        self.client = stripe.StripeClient(secret_key)
+    def __init__(self, secret_key: str, api_base: str = ""):
+        if not secret_key:
+            raise ValueError("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY")
+        # api_base points the SDK at stripe-mock or a test server; empty means Stripe itself.
+        addresses = {"api": api_base} if api_base else None
+        self.client = stripe.StripeClient(secret_key, base_addresses=addresses, max_network_retries=2)
 
     def create_intent(self, order: Order) -> Intent:
         intent = self.client.v1.payment_intents.create(
@@ -67,7 +71,7 @@ class StripeProvider:
 
 def get_provider(settings: Settings) -> PaymentProvider:
     if settings.payment_provider == "stripe":
-        return StripeProvider(settings.stripe_secret_key)
+        return StripeProvider(settings.stripe_secret_key, settings.stripe_api_base)
     return SandboxProvider(settings.payment_sandbox_auto_confirm)
 
 
