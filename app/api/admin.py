@@ -36,7 +36,11 @@ def parse_day(value: str | None, field: str) -> dt.date | None:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 datetime") from None
-    day = moment.date() if moment.tzinfo is None else moment.astimezone(dt.UTC).date()
+    try:
+        day = moment.date() if moment.tzinfo is None else moment.astimezone(dt.UTC).date()
+    except OverflowError:
+        # e.g. 0001-01-01T00:00+01:00: its UTC day is before year 1, a 500 otherwise.
+        raise InvalidInput(f"{field}: {value!r} is outside {EARLIEST_DAY} .. {LATEST_DAY}") from None
     return _within_bounds(day, field, value)
 
 
