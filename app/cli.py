@@ -29,6 +29,13 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("csv_file", type=Path, help="CSV with iccid,activation_code columns")
     elif name == "migrate":
         parser.add_argument("--revision", default="head")
+    elif name == "demo-data":
+        parser.add_argument("--days", type=int, default=180, help="span of activity ending today (default 180)")
+        parser.add_argument("--users", type=int, default=20000, help="signups over the span (default 20000)")
+        parser.add_argument("--seed", type=int, default=1, help="same seed, same rows (default 1)")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) when the shop has data")
+        parser.add_argument("--force", action="store_true", help="DELETE all existing shop data first")
+        parser.add_argument("--through-services", action="store_true", help="slow path: one action at a time through the services")
 
 
 @command("serve", "serve the shop with uvicorn (app.main:app)")
@@ -85,6 +92,27 @@ def import_profiles(args: argparse.Namespace) -> int:
         print(f"Nothing imported: {getattr(exc, 'detail', exc)}", file=sys.stderr)
         return 1
     print(f"Imported {added} profiles into plan {args.plan_id}")
+    return 0
+
+
+@command("demo-data", "fill an empty database with realistic, deterministic shop activity ending today")
+def demo_data(args: argparse.Namespace) -> int:
+    from app.services.demo import load_demo_data
+
+    return load_demo_data(
+        days=args.days, users=args.users, seed=args.seed, if_empty=args.if_empty, force=args.force,
+        through_services=args.through_services,
+    )
+
+
+@command("rebuild-rollups", "recompute the analytics rollup tables from analytics_events")
+def rebuild_rollups(args: argparse.Namespace) -> int:
+    from app.db import get_sessionmaker
+    from app.services.rollups import rebuild_rollups as rebuild
+
+    with get_sessionmaker().begin() as session:
+        rows = rebuild(session)
+    print(", ".join(f"{table}: {n} rows" for table, n in rows.items()))
     return 0
 
 

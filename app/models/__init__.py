@@ -6,6 +6,7 @@ from app.models.analytics import (
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
+    AnalyticsMonthlySketch,
     EventType,
 )
 from app.models.esim import EsimProfile
@@ -19,6 +20,7 @@ __all__ = [
     "AnalyticsDailyTotal",
     "AnalyticsEvent",
     "AnalyticsMonthlyPlan",
+    "AnalyticsMonthlySketch",
     "AuthSession",
     "EsimProfile",
     "EventType",

@@ -99,3 +99,14 @@ class AnalyticsDailySketch(Base):
     event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_count: Mapped[int] = mapped_column(BigInteger)
     registers: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))
+
+
+class AnalyticsMonthlySketch(Base):
+    """The union of a closed month's daily sketches, so a year merges 12 blobs, not 365."""
+
+    __tablename__ = "analytics_monthly_sketches"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    registers: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))

@@ -1,22 +1,50 @@
 """Distinct users per event type over a range of days.
 
 Distinct counts do not add up across days, so the rollups cannot answer them.
-Small ranges are counted exactly from the events.
+Ranges with few events are counted exactly (COUNT(DISTINCT) over the covering index).
+Bigger ranges merge cached HyperLogLog sketches: one per closed calendar month and
+type, one per remaining day and type. Each cached sketch carries the number of events
+it was built from; when the rollup's count for that day (or month) differs, the sketch
+is stale and is rebuilt from the events, so a late or new event is never missed.
+`user_signup` is exact on both paths: one signup per user (its dedupe key), so its
+distinct users are its event count.
 """
 
-from sqlalchemy import func, select
+import datetime as dt
+from collections import defaultdict
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models.analytics import AnalyticsEvent
+from app.config import get_settings
+from app.db import utc_now
+from app.models.analytics import (
+    AnalyticsDailySketch,
+    AnalyticsDailyTotal,
+    AnalyticsEvent,
+    AnalyticsMonthlySketch,
+    EventType,
+)
+from app.services import hll
 
 
-def count_unique_users(session: Session, days, event_types: list[str], counts: dict[str, int]) -> tuple[dict[str, int], bool]:
+def count_unique_users(
+    session: Session, days, event_types: list[str], counts: dict[str, int], *, today: dt.date | None = None
+) -> tuple[dict[str, int], bool]:
     """Distinct users per type, and whether the figures are approximate."""
-    del counts  # used by the sketch path once ranges outgrow the exact count
-    return exact_unique_users(session, days, event_types), False
+    events_in_range = sum(counts.get(t, 0) for t in event_types)
+    if events_in_range <= get_settings().analytics_exact_distinct_max_events:
+        return exact_unique_users(session, days, event_types), False
+    sketched = [t for t in event_types if t != EventType.USER_SIGNUP]
+    estimates = sketched_unique_users(session, days, sketched, today=today or utc_now().date())
+    unique = {t: counts.get(t, 0) if t == EventType.USER_SIGNUP else estimates[t] for t in event_types}
+    return unique, bool(sketched)
 
 
 def exact_unique_users(session: Session, days, event_types: list[str]) -> dict[str, int]:
+    """COUNT(DISTINCT user_id) per type straight from the events."""
     e = AnalyticsEvent
     rows = session.execute(
         select(e.event_type, func.count(func.distinct(e.user_id)))
@@ -25,3 +53,146 @@ def exact_unique_users(session: Session, days, event_types: list[str]) -> dict[s
     ).all()
     found = {event_type: int(n) for event_type, n in rows}
     return {t: found.get(t, 0) for t in event_types}
+
+
+def sketched_unique_users(session: Session, days, event_types: list[str], *, today: dt.date) -> dict[str, int]:
+    """HLL estimate per type from the cached monthly and daily sketches (rebuilt when stale)."""
+    if not event_types:
+        return {}
+    counts = _daily_counts(session, days.start, days.end, event_types)
+    months = _closed_months(days.start, days.end, today)
+    per_type: dict[str, list[np.ndarray]] = defaultdict(list)
+    for (_, event_type), regs in _monthly_registers(session, months, event_types, counts).items():
+        per_type[event_type].append(regs)
+    covered = set(months)
+    edge_days = [d for d in days.each_day() if d.replace(day=1) not in covered]
+    for (_, event_type), regs in _daily_registers(session, edge_days, event_types, counts).items():
+        per_type[event_type].append(regs)
+    return {t: hll.estimate(hll.merge(per_type[t])) for t in event_types}
+
+
+def refresh_sketches(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> None:
+    """Build every missing or stale sketch between two days (after a bulk load, say)."""
+    types = [t.value for t in EventType if t != EventType.USER_SIGNUP]
+    counts = _daily_counts(session, start, end, types)
+    months = _closed_months(start, end, today or utc_now().date())
+    _monthly_registers(session, months, types, counts)
+    covered = set(months)
+    day = start
+    remaining = []
+    while day <= end:
+        if day.replace(day=1) not in covered:
+            remaining.append(day)
+        day += dt.timedelta(days=1)
+    _daily_registers(session, remaining, types, counts)
+
+
+def _daily_counts(session: Session, start: dt.date, end: dt.date, types: list[str]) -> dict[tuple[dt.date, str], int]:
+    t = AnalyticsDailyTotal
+    rows = session.execute(
+        select(t.day, t.event_type, func.sum(t.event_count))
+        .where(t.day >= start, t.day <= end, t.event_type.in_(types))
+        .group_by(t.day, t.event_type)
+    ).all()
+    return {(_as_date(day), event_type): int(n) for day, event_type, n in rows if n}
+
+
+def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date]:
+    """First days of the months wholly inside start..end that ended before today."""
+    months = []
+    month = start if start.day == 1 else _next_month(start)
+    while _next_month(month) - dt.timedelta(days=1) <= end and _next_month(month) <= today:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
+def _monthly_registers(session, months, types, counts) -> dict[tuple[dt.date, str], np.ndarray]:
+    if not months:
+        return {}
+    expected: dict[tuple[dt.date, str], int] = defaultdict(int)
+    for (day, event_type), n in counts.items():
+        if day.replace(day=1) in months:
+            expected[(day.replace(day=1), event_type)] += n
+    s = AnalyticsMonthlySketch
+    stored = {
+        (_as_date(month), event_type): (n, blob)
+        for month, event_type, n, blob in session.execute(
+            select(s.month, s.event_type, s.event_count, s.registers).where(s.month.in_(months), s.event_type.in_(types))
+        )
+    }
+    result = {}
+    for key, n in expected.items():
+        if key in stored and stored[key][0] == n:
+            result[key] = hll.from_bytes(stored[key][1])
+            continue
+        month, event_type = key
+        month_days = [month + dt.timedelta(days=i) for i in range((_next_month(month) - month).days)]
+        regs = hll.merge(list(_daily_registers(session, month_days, [event_type], counts).values()))
+        _store(session, s, {"month": month, "event_type": event_type}, n, regs)
+        result[key] = regs
+    return result
+
+
+def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], np.ndarray]:
+    wanted = {(d, t): counts[(d, t)] for d in days for t in types if counts.get((d, t))}
+    if not wanted:
+        return {}
+    s = AnalyticsDailySketch
+    first, last = min(d for d, _ in wanted), max(d for d, _ in wanted)
+    stored = session.execute(
+        select(s.day, s.event_type, s.event_count, s.registers).where(
+            s.day >= first, s.day <= last, s.event_type.in_(types)
+        )
+    ).all()
+    result = {}
+    for day, event_type, n, blob in stored:
+        key = (_as_date(day), event_type)
+        if wanted.get(key) == n:
+            result[key] = hll.from_bytes(blob)
+    stale: dict[dt.date, list[str]] = defaultdict(list)
+    for day, event_type in wanted.keys() - result.keys():
+        stale[day].append(event_type)
+    for day in sorted(stale):
+        for event_type, (n, regs) in _build_day(session, day, sorted(stale[day])).items():
+            _store(session, s, {"day": day, "event_type": event_type}, n, regs)
+            result[(day, event_type)] = regs
+    return result
+
+
+def _build_day(session: Session, day: dt.date, types: list[str]) -> dict[str, tuple[int, np.ndarray]]:
+    """Registers of one day's users per type, with the number of events they came from."""
+    e = AnalyticsEvent
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    rows = session.execute(
+        select(e.event_type, e.user_id).where(
+            e.event_type.in_(types), e.occurred_at >= start, e.occurred_at < start + dt.timedelta(days=1)
+        )
+    ).all()
+    user_ids: dict[str, list[int]] = {t: [] for t in types}
+    event_counts = dict.fromkeys(types, 0)
+    for event_type, user_id in rows:
+        event_counts[event_type] += 1
+        if user_id is not None:
+            user_ids[event_type].append(user_id)
+    return {t: (event_counts[t], hll.registers(np.array(user_ids[t], dtype=np.int64))) for t in types}
+
+
+def _store(session: Session, table, keys: dict, event_count: int, regs: np.ndarray) -> None:
+    # A cache write: if a concurrent request stored the same sketch first, keep theirs.
+    try:
+        with session.begin_nested():
+            conditions = [table.__table__.c[k] == v for k, v in keys.items()]
+            session.execute(delete(table).where(*conditions))
+            session.execute(insert(table).values(**keys, event_count=event_count, registers=hll.to_bytes(regs)))
+    except IntegrityError:
+        pass
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _as_date(value) -> dt.date:
+    # SQLite hands back DATE columns from aggregates as text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))

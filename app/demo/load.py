@@ -1,0 +1,149 @@
+"""Write generated demo activity in bulk: the same rows and rollups the live flows would write."""
+
+import json
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from app.config import get_settings
+from app.db import Base, utc_now
+from app.demo import rows as demo_rows
+from app.demo.bulk import BulkWriter
+from app.demo.generate import PAID, PAYMENT_FAILED, DemoData
+from app.models.analytics import AnalyticsEvent
+from app.models.plan import Plan
+from app.models.user import User
+
+def has_data(session: Session) -> bool:
+    """True when the shop already has plans, users, orders or events."""
+    return any(session.scalar(select(func.count()).select_from(model)) for model in (Plan, User, AnalyticsEvent))
+
+
+def delete_all(session: Session) -> None:
+    """Empty every table of the shop (children first)."""
+    for table in reversed(Base.metadata.sorted_tables):
+        session.execute(delete(table))
+
+
+def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -> int:
+    """Insert plans, inventory, users, orders, webhooks, events and rollups; returns rows written."""
+    total_rows = _row_estimate(data)
+    with tqdm(total=total_rows, unit="rows", disable=not show_progress, desc="demo data") as progress:
+        writer = BulkWriter(session, progress)
+        written = _write_all(writer, data)
+        writer.finish()
+    return written
+
+
+def _row_estimate(data: DemoData) -> int:
+    return int(len(data.plans) + data.profiles_per_plan.sum() + len(data.user_signup_at) + len(data.order_user)
+               + data.event_count + (data.order_failed_at >= 0).sum() * 2)
+
+
+def _write_all(writer: BulkWriter, data: DemoData) -> int:
+    loaded_at = demo_rows.timestamps(np.array([int(utc_now().timestamp())]))[0]
+    start = demo_rows.timestamps(np.array([int(data.start.timestamp())]))[0]
+    written = writer.write(
+        "plans",
+        ["id", "name", "region", "data_mb", "validity_days", "price_minor_units", "currency", "active", "created_at"],
+        [[(i + 1, p.name, p.region, p.data_mb, p.validity_days, p.price_minor_units, p.currency, True, start)
+          for i, p in enumerate(data.plans)]],
+    )
+    written += writer.write("users", ["id", "email", "is_admin", "created_at"], _user_rows(data))
+    written += writer.write(
+        "orders",
+        ["id", "user_id", "plan_id", "status", "amount_minor_units", "currency", "payment_intent_id",
+         "payment_client_secret", "created_at", "paid_at", "activated_at"],
+        _order_rows(data),
+    )
+    written += writer.write(
+        "esim_profiles", ["id", "plan_id", "iccid", "activation_code", "order_id", "assigned_at", "created_at"],
+        _profile_rows(data, start),
+    )
+    written += writer.write(
+        "payment_webhook_events",
+        ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at"],
+        [_webhook_rows(data)],
+    )
+    written += writer.write(
+        "analytics_events",
+        ["id", "event_type", "user_id", "order_id", "plan_id", "amount_minor_units", "currency", "metadata",
+         "occurred_at", "created_at", "dedupe_key"],
+        demo_rows.event_rows(data, loaded_at),
+    )
+    columns = {
+        "analytics_daily_totals": ["day", "event_type", "currency", "event_count", "revenue_minor_units"],
+        "analytics_daily_plans": ["day", "plan_id", "currency", "payments", "revenue_minor_units"],
+        "analytics_monthly_plans": ["month", "plan_id", "currency", "payments", "revenue_minor_units"],
+    }
+    for table, table_rows in demo_rows.rollup_rows(data).items():
+        writer.write(table, columns[table], [table_rows])
+    return written
+
+
+def _user_rows(data: DemoData):
+    admins = get_settings().admin_email_set
+    for start in range(0, len(data.user_signup_at), demo_rows.CHUNK):
+        stamps = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK])
+        rows = []
+        for offset, stamp in enumerate(stamps):
+            user_id = start + offset + 1
+            address = demo_rows.email(user_id)
+            rows.append((user_id, address, address in admins, stamp))
+        yield rows
+
+
+def _order_rows(data: DemoData):
+    status = demo_rows.order_status(data)
+    with_intent = (data.order_failed_at >= 0) | (data.order_paid_at >= 0)
+    for start in range(0, len(data.order_user), demo_rows.CHUNK):
+        part = slice(start, start + demo_rows.CHUNK)
+        created = demo_rows.timestamps(data.order_created_at[part])
+        paid = demo_rows.timestamps(np.maximum(data.order_paid_at[part], 0))
+        activated = demo_rows.timestamps(np.maximum(data.order_activated_at[part], 0))
+        rows = []
+        columns = zip(data.order_user[part].tolist(), data.order_plan[part].tolist(), status[part].tolist(),
+                      with_intent[part].tolist(), (data.order_paid_at[part] >= 0).tolist(),
+                      (data.order_activated_at[part] >= 0).tolist(), strict=True)
+        for offset, (user_id, plan, state, intent, is_paid, is_active) in enumerate(columns):
+            order_id = start + offset + 1
+            plan_row = data.plans[plan]
+            intent_id = demo_rows.intent_id(order_id) if intent else None
+            rows.append((order_id, user_id, plan + 1, state, plan_row.price_minor_units, plan_row.currency, intent_id,
+                         f"{intent_id}_secret_demo" if intent else None, created[offset],
+                         paid[offset] if is_paid else None, activated[offset] if is_active else None))
+        yield rows
+
+
+def _profile_rows(data: DemoData, created_at: str):
+    plan_of_profile = np.repeat(np.arange(len(data.plans)), data.profiles_per_plan)
+    active = np.flatnonzero(data.order_activated_at >= 0)
+    order_of_profile = np.zeros(len(plan_of_profile) + 1, dtype=np.int64)
+    order_of_profile[data.order_profile[active]] = active + 1
+    for start in range(0, len(plan_of_profile), demo_rows.CHUNK):
+        ids = np.arange(start + 1, min(start + demo_rows.CHUNK, len(plan_of_profile)) + 1)
+        codes = demo_rows.iccids(ids)
+        orders = order_of_profile[ids]
+        assigned = demo_rows.timestamps(np.maximum(data.order_activated_at[np.maximum(orders - 1, 0)], 0))
+        yield [
+            (int(pid), int(plan_of_profile[pid - 1]) + 1, iccid, f"LPA:1$smdp.demo.example${iccid}",
+             int(order) or None, assigned[i] if order else None, created_at)
+            for i, (pid, iccid, order) in enumerate(zip(ids.tolist(), codes, orders.tolist(), strict=True))
+        ]
+
+
+def _webhook_rows(data: DemoData) -> list[tuple]:
+    times, kinds, ids = demo_rows.actions(data)
+    keep = kinds == PAID
+    keep[keep] = demo_rows.retried(data)[ids[keep] - 1]
+    keep |= kinds == PAYMENT_FAILED
+    stamps = demo_rows.timestamps(times[keep])
+    rows = []
+    for number, (kind, order_id) in enumerate(zip(kinds[keep].tolist(), ids[keep].tolist(), strict=True)):
+        plan = data.plans[int(data.order_plan[order_id - 1])]
+        event_id, event_type, payload = demo_rows.webhook_payload(order_id, kind, plan.price_minor_units, plan.currency)
+        outcome = "paid" if kind == PAID else "payment_failed"
+        rows.append((number + 1, "sandbox", event_id, event_type, json.dumps(payload), outcome, stamps[number]))
+    return rows

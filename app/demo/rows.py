@@ -1,0 +1,171 @@
+"""The database rows of generated demo activity, exactly as the live flows write them."""
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import numpy as np
+
+from app.demo.catalog import FIRST_NAMES, LAST_NAMES
+from app.demo.generate import ACTIVATED, CHECKOUT, DAY, EVENT_TYPES, PAID, PAYMENT_FAILED, SIGNUP, DemoData
+
+CHUNK = 50_000
+
+
+def timestamps(seconds: np.ndarray) -> list[str]:
+    """Epoch seconds as naive-UTC text every database accepts (and SQLite's storage format)."""
+    text = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="us")
+    return np.char.replace(text, "T", " ").tolist()
+
+
+def email(user_id: int) -> str:
+    return f"{FIRST_NAMES[user_id % 26]}.{LAST_NAMES[(user_id // 26) % 16]}.{user_id}@example.com"
+
+
+def iccids(profile_ids: np.ndarray) -> list[str]:
+    """19-digit ICCIDs starting 8988 with a valid Luhn check digit."""
+    body = np.char.add("89880", np.char.zfill(profile_ids.astype(str), 13))
+    digits = np.frombuffer(body.astype("S18").tobytes(), dtype=np.uint8).reshape(-1, 18) - 48
+    doubled = digits[:, ::-1][:, 0::2] * 2  # rightmost body digit is doubled once the check digit is appended
+    total = (doubled - 9 * (doubled > 9)).sum(axis=1) + digits[:, ::-1][:, 1::2].sum(axis=1)
+    check = (10 - total % 10) % 10
+    return np.char.add(body, check.astype(str)).tolist()
+
+
+def intent_id(order_id: int) -> str:
+    return f"pi_demo_{order_id:09d}"
+
+
+def order_status(data: DemoData) -> np.ndarray:
+    status = np.full(len(data.order_user), "pending", dtype=object)
+    status[data.order_failed_at >= 0] = "payment_failed"
+    status[data.order_paid_at >= 0] = "paid"
+    status[data.order_activated_at >= 0] = "activated"
+    return status
+
+
+def retried(data: DemoData) -> np.ndarray:
+    return (data.order_failed_at >= 0) & (data.order_paid_at >= 0)
+
+
+def actions(data: DemoData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every action as (time, kind, user or order id), sorted the way the shop lived them."""
+    order_ids = np.arange(1, len(data.order_user) + 1)
+    parts = [
+        (data.user_signup_at, SIGNUP, np.arange(1, len(data.user_signup_at) + 1)),
+        (data.order_created_at, CHECKOUT, order_ids),
+        (data.order_failed_at, PAYMENT_FAILED, order_ids),
+        (data.order_paid_at, PAID, order_ids),
+        (data.order_activated_at, ACTIVATED, order_ids),
+    ]
+    times = np.concatenate([t[t >= 0] for t, _, _ in parts])
+    kinds = np.concatenate([np.full((t >= 0).sum(), k, dtype=np.int8) for t, k, _ in parts])
+    ids = np.concatenate([i[t >= 0] for t, _, i in parts])
+    order = np.lexsort((ids, kinds, times))
+    return times[order], kinds[order], ids[order]
+
+
+def plan_snapshot_json(data: DemoData) -> list[str]:
+    return [
+        json.dumps({"plan": {"id": i + 1, "name": p.name, "region": p.region, "data_mb": p.data_mb,
+                             "validity_days": p.validity_days, "price_minor_units": p.price_minor_units,
+                             "currency": p.currency}})
+        for i, p in enumerate(data.plans)
+    ]
+
+
+def event_rows(data: DemoData, created_at: str) -> Iterator[list[tuple]]:
+    """analytics_events rows in id order, in chunks."""
+    times, kinds, ids = actions(data)
+    keep = kinds != PAYMENT_FAILED
+    times, kinds, ids = times[keep], kinds[keep], ids[keep]
+    snapshots = plan_snapshot_json(data)
+    prices = [p.price_minor_units for p in data.plans]
+    currencies = [p.currency for p in data.plans]
+    was_retried = retried(data)
+    profile_iccid = {}
+    for start in range(0, len(times), CHUNK):
+        chunk = slice(start, start + CHUNK)
+        stamps = timestamps(times[chunk])
+        activated_orders = ids[chunk][kinds[chunk] == ACTIVATED] - 1
+        profile_iccid = dict(zip(data.order_profile[activated_orders].tolist(), iccids(data.order_profile[activated_orders]), strict=True))
+        rows = []
+        for offset, (kind, entity) in enumerate(zip(kinds[chunk].tolist(), ids[chunk].tolist(), strict=True)):
+            event_id = start + offset + 1
+            event_type = EVENT_TYPES[kind]
+            if kind == SIGNUP:
+                rows.append((event_id, event_type, entity, None, None, None, None, '{"source": "otp_request"}',
+                             stamps[offset], created_at, f"user_signup:user:{entity}"))
+                continue
+            index = entity - 1
+            user_id = int(data.order_user[index])
+            plan = int(data.order_plan[index])
+            if kind == CHECKOUT:
+                amount, currency, metadata = prices[plan], currencies[plan], snapshots[plan]
+            elif kind == PAID:
+                source = "webhook" if was_retried[index] else "payment_intent"
+                amount, currency = prices[plan], currencies[plan]
+                metadata = json.dumps({"payment_intent_id": intent_id(entity), "provider": "sandbox", "source": source})
+            else:
+                profile = int(data.order_profile[index])
+                amount = currency = None
+                metadata = json.dumps({"profile_id": profile, "iccid": profile_iccid[profile],
+                                       "provisioning_ref": f"prov-{entity}-{profile}"})
+            rows.append((event_id, event_type, user_id, entity, plan + 1, amount, currency, metadata,
+                         stamps[offset], created_at, f"{event_type}:order:{entity}"))
+        yield rows
+
+
+def webhook_payload(order_id: int, kind: int, amount: int, currency: str) -> tuple[str, str, dict]:
+    """(provider event id, type, payload) of a sandbox payment outcome."""
+    event_type = "payment_intent.succeeded" if kind == PAID else "payment_intent.payment_failed"
+    event_id = f"evt_demo_{order_id:09d}_{'succeeded' if kind == PAID else 'failed'}"
+    payload = {"id": event_id, "type": event_type,
+               "data": {"object": {"id": intent_id(order_id), "amount": amount, "currency": currency.lower()}}}
+    return event_id, event_type, payload
+
+
+def rollup_rows(data: DemoData) -> dict[str, list[tuple]]:
+    """The three rollup tables, computed from the generated events (not read back from the database)."""
+    start_day = data.start.date()
+    start_ts = int(data.start.timestamp())
+    prices = np.array([p.price_minor_units for p in data.plans])
+    currency_names = sorted({p.currency for p in data.plans})
+    plan_currency = np.array([currency_names.index(p.currency) for p in data.plans])
+    totals: dict[tuple, list[int]] = {}
+
+    def add(times, event_type, currency_index, revenue):
+        days = (times - start_ts) // DAY
+        key = days * 8 + currency_index + 1
+        unique, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse)
+        sums = np.bincount(inverse, weights=revenue).astype(np.int64)
+        for k, n, r in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True):
+            cur = currency_names[k % 8 - 1] if k % 8 else ""
+            totals[(start_day + dt.timedelta(days=k // 8), event_type, cur)] = [n, r]
+
+    none = np.full(len(data.user_signup_at), -1)
+    add(data.user_signup_at, "user_signup", none, np.zeros(len(none)))
+    add(data.order_created_at, "checkout_started", plan_currency[data.order_plan], np.zeros(len(data.order_plan)))
+    paid = data.order_paid_at >= 0
+    add(data.order_paid_at[paid], "payment_succeeded", plan_currency[data.order_plan[paid]], prices[data.order_plan[paid]])
+    active = data.order_activated_at >= 0
+    add(data.order_activated_at[active], "esim_activated", np.full(active.sum(), -1), np.zeros(active.sum()))
+
+    daily_plans: dict[tuple, list[int]] = {}
+    monthly_plans: dict[tuple, list[int]] = {}
+    pay_days = ((data.order_paid_at[paid] - start_ts) // DAY).tolist()
+    for day_offset, plan in zip(pay_days, data.order_plan[paid].tolist(), strict=True):
+        day = start_day + dt.timedelta(days=day_offset)
+        keys = ((daily_plans, (day, plan + 1, data.plans[plan].currency)),
+                (monthly_plans, (day.replace(day=1), plan + 1, data.plans[plan].currency)))
+        for table, key in keys:
+            row = table.setdefault(key, [0, 0])
+            row[0] += 1
+            row[1] += data.plans[plan].price_minor_units
+    as_rows = lambda table: [(k[0].isoformat(), k[1], k[2], v[0], v[1]) for k, v in sorted(table.items())]  # noqa: E731
+    return {
+        "analytics_daily_totals": as_rows(totals),
+        "analytics_daily_plans": as_rows(daily_plans),
+        "analytics_monthly_plans": as_rows(monthly_plans),
+    }
