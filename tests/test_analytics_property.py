@@ -5,12 +5,15 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from app.api.admin import parse_day
 from app.api.deps import get_db, unit_of_work
+from app.errors import InvalidInput
 from app.main import app
 from app.models.analytics import EventType
 from app.models.user import AuthSession
@@ -264,3 +267,36 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
     event(f"projection note={expected['note']}; growth={'null' if expected['growth_rate'] is None else 'value'}")
     history_revenue = sum(h["revenue_minor_units"] for h in expected["history"])
     event(f"mean revenue ends in .5: {expected['note'] is None and (2 * history_revenue) % (2 * window) == window}")
+
+
+offsets = st.builds(dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59), max_value=dt.timedelta(hours=23, minutes=59)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)), tz=st.one_of(st.none(), offsets))
+def test_a_datetime_parameter_means_its_utc_day(moment, tz):
+    text = moment.replace(tzinfo=tz).isoformat()
+    utc_day = moment.date() if tz is None else _utc_day_or_none(moment.replace(tzinfo=tz))
+    if utc_day is not None and dt.date(1970, 1, 1) <= utc_day <= dt.date(2999, 12, 31):
+        assert parse_day(text, "start_date") == utc_day
+    else:
+        with pytest.raises(InvalidInput):
+            parse_day(text, "start_date")
+
+
+def _utc_day_or_none(moment: dt.datetime) -> dt.date | None:
+    try:
+        return moment.astimezone(dt.UTC).date()
+    except OverflowError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=40))
+def test_any_text_is_a_day_or_a_clear_422(text):
+    try:
+        day = parse_day(text, "end_date")
+    except InvalidInput as error:
+        assert error.status_code == 422 and "end_date" in error.detail
+    else:
+        assert day is None or dt.date(1970, 1, 1) <= day <= dt.date(2999, 12, 31)
