@@ -16,6 +16,7 @@ from app.models.esim import EsimProfile
 from app.models.order import Order
 from app.models.plan import Plan
 from app.models.user import User
+from app.services.catalog import iccid_problem
 from app.services.rollups import rebuild_rollups, rollup_rows
 
 NOW = dt.datetime(2025, 11, 20, 15, 30, tzinfo=dt.UTC)
@@ -97,6 +98,7 @@ def test_the_funnel_is_believable(db):
     assert by_weekday[5] > 1.2 * by_weekday[0]  # Saturdays beat Mondays
     for plan_id, free in db.execute(select(EsimProfile.plan_id, func.count()).where(EsimProfile.order_id.is_(None)).group_by(EsimProfile.plan_id)):
         assert free >= 10  # inventory left on every plan
+    assert {iccid_problem(iccid) for iccid in db.scalars(select(EsimProfile.iccid))} == {None}
     assert db.scalar(select(func.count()).select_from(User)) == len(data.user_signup_at)
 
 

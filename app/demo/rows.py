@@ -25,7 +25,7 @@ def email(user_id: int) -> str:
 def iccids(profile_ids: np.ndarray) -> list[str]:
     """19-digit ICCIDs starting 8988 with a valid Luhn check digit."""
     body = np.char.add("89880", np.char.zfill(profile_ids.astype(str), 13))
-    digits = np.frombuffer(body.astype("S18").tobytes(), dtype=np.uint8).reshape(-1, 18) - 48
+    digits = np.frombuffer(body.astype("S18").tobytes(), dtype=np.uint8).reshape(-1, 18).astype(np.int64) - 48
     doubled = digits[:, ::-1][:, 0::2] * 2  # rightmost body digit is doubled once the check digit is appended
     total = (doubled - 9 * (doubled > 9)).sum(axis=1) + digits[:, ::-1][:, 1::2].sum(axis=1)
     check = (10 - total % 10) % 10

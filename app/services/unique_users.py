@@ -110,9 +110,10 @@ def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date
 def _monthly_registers(session, months, types, counts) -> dict[tuple[dt.date, str], np.ndarray]:
     if not months:
         return {}
+    month_set = set(months)
     expected: dict[tuple[dt.date, str], int] = defaultdict(int)
     for (day, event_type), n in counts.items():
-        if day.replace(day=1) in months:
+        if day.replace(day=1) in month_set:
             expected[(day.replace(day=1), event_type)] += n
     s = AnalyticsMonthlySketch
     stored = {
@@ -121,16 +122,18 @@ def _monthly_registers(session, months, types, counts) -> dict[tuple[dt.date, st
             select(s.month, s.event_type, s.event_count, s.registers).where(s.month.in_(months), s.event_type.in_(types))
         )
     }
-    result = {}
-    for key, n in expected.items():
-        if key in stored and stored[key][0] == n:
-            result[key] = hll.from_bytes(stored[key][1])
-            continue
-        month, event_type = key
-        month_days = [month + dt.timedelta(days=i) for i in range((_next_month(month) - month).days)]
-        regs = hll.merge(list(_daily_registers(session, month_days, [event_type], counts).values()))
-        _store(session, s, {"month": month, "event_type": event_type}, n, regs)
-        result[key] = regs
+    result = {key: hll.from_bytes(stored[key][1]) for key, n in expected.items() if key in stored and stored[key][0] == n}
+    stale = [key for key in expected if key not in result]
+    if stale:
+        stale_months = sorted({month for month, _ in stale})
+        month_days = [m + dt.timedelta(days=i) for m in stale_months for i in range((_next_month(m) - m).days)]
+        daily = _daily_registers(session, month_days, sorted({t for _, t in stale}), counts)
+        parts: dict[tuple[dt.date, str], list[np.ndarray]] = defaultdict(list)
+        for (day, event_type), regs in daily.items():
+            parts[(day.replace(day=1), event_type)].append(regs)
+        built = {key: (expected[key], hll.merge(parts[key])) for key in stale}
+        _store_many(session, s, s.month, built)
+        result.update({key: regs for key, (_, regs) in built.items()})
     return result
 
 
@@ -153,10 +156,12 @@ def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], 
     stale: dict[dt.date, list[str]] = defaultdict(list)
     for day, event_type in wanted.keys() - result.keys():
         stale[day].append(event_type)
+    built = {}
     for day in sorted(stale):
         for event_type, (n, regs) in _build_day(session, day, sorted(stale[day])).items():
-            _store(session, s, {"day": day, "event_type": event_type}, n, regs)
-            result[(day, event_type)] = regs
+            built[(day, event_type)] = (n, regs)
+    _store_many(session, s, s.day, built)
+    result.update({key: regs for key, (_, regs) in built.items()})
     return result
 
 
@@ -178,13 +183,24 @@ def _build_day(session: Session, day: dt.date, types: list[str]) -> dict[str, tu
     return {t: (event_counts[t], hll.registers(np.array(user_ids[t], dtype=np.int64))) for t in types}
 
 
-def _store(session: Session, table, keys: dict, event_count: int, regs: np.ndarray) -> None:
-    # A cache write: if a concurrent request stored the same sketch first, keep theirs.
+def _store_many(session: Session, table, period_column, built: dict[tuple[dt.date, str], tuple[int, np.ndarray]]) -> None:
+    """Replace the cached sketches of these (period, type) keys in one go."""
+    if not built:
+        return
+    by_type: dict[str, list[dt.date]] = defaultdict(list)
+    for period, event_type in built:
+        by_type[event_type].append(period)
+    rows = [
+        {period_column.key: period, "event_type": event_type, "event_count": n, "registers": hll.to_bytes(regs)}
+        for (period, event_type), (n, regs) in sorted(built.items())
+    ]
+    # A cache write: if a concurrent request stored these sketches first, keep theirs.
     try:
         with session.begin_nested():
-            conditions = [table.__table__.c[k] == v for k, v in keys.items()]
-            session.execute(delete(table).where(*conditions))
-            session.execute(insert(table).values(**keys, event_count=event_count, registers=hll.to_bytes(regs)))
+            for event_type, periods in by_type.items():
+                for i in range(0, len(periods), 500):
+                    session.execute(delete(table).where(table.event_type == event_type, period_column.in_(periods[i : i + 500])))
+            session.execute(insert(table), rows)
     except IntegrityError:
         pass
 
