@@ -42,8 +42,15 @@ class BufferedRetryMiddleware:
                 break
         for attempt in range(1, self.attempts + 1):
             started = False
+            replayed = False
 
             async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    # After the body, wait for the client's real disconnect: file and streaming
+                    # responses listen for it, and an endless body replay would spin forever.
+                    return await receive()
+                replayed = True
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
 
             async def tracking_send(message: Message) -> None:
