@@ -135,10 +135,12 @@ def resolve_range(
 
 def _daily_totals(session: Session, days: DayRange, types: list[str]):
     t = AnalyticsDailyTotal
-    return session.execute(
-        select(t.day, t.event_type, t.currency, func.sum(t.event_count), func.sum(t.revenue_minor_units))
-        .where(t.day >= days.start, t.day <= days.end, t.event_type.in_(types))
-        .group_by(t.day, t.event_type, t.currency)
+    # (day, event_type, currency) is the primary key, so the rows need no GROUP BY;
+    # a Core execute skips the ORM's row processing (≈ 3,000 rows for a year).
+    return session.connection().execute(
+        select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
+            t.day >= days.start, t.day <= days.end, t.event_type.in_(types)
+        )
     ).all()
 
 
@@ -250,7 +252,8 @@ def timeseries(session: Session, days: DayRange, event_types: list[str] | None =
     """One bucket per UTC day with event counts and revenue per currency."""
     shown = event_types or [e.value for e in FUNNEL]
     buckets = {day: {"date": day.isoformat(), "counts": dict.fromkeys(shown, 0), "revenue": {}} for day in days.each_day()}
-    for day, event_type, currency, count, amount in _daily_totals(session, days, [e.value for e in FUNNEL]):
+    needed = [e.value for e in FUNNEL if e.value in shown or e == EventType.PAYMENT_SUCCEEDED]
+    for day, event_type, currency, count, amount in _daily_totals(session, days, needed):
         bucket = buckets[_as_date(day)]
         if event_type in bucket["counts"]:
             bucket["counts"][event_type] += int(count)

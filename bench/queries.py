@@ -1,0 +1,81 @@
+"""The measured calls: our service functions (what the API runs) and DuckDB over the raw events."""
+
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from app.services import analytics
+
+WINDOW_DAYS, HORIZON_DAYS = 90, 30  # the largest projection the API allows
+
+
+def timed(call: Callable[[], object], repeat: int) -> dict:
+    """First (cold) run, then `repeat` timed runs: median and p95 in ms."""
+    began = time.perf_counter()
+    call()
+    first = (time.perf_counter() - began) * 1000
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - began) * 1000)
+    samples.sort()
+    return {"first": first, "median": statistics.median(samples), "p95": samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]}
+
+
+def ours(session: Session, today: dt.date, range_days: int) -> dict[str, Callable[[], object]]:
+    """overview / timeseries / projections exactly as the admin API calls them."""
+    days = analytics.resolve_range(None, None, default_days=range_days, today=today)
+
+    def fresh(call):
+        # One transaction per call, committed like a request's unit of work.
+        def run():
+            result = call()
+            session.commit()
+            return result
+        return run
+
+    return {
+        "overview": fresh(lambda: analytics.overview(session, days)),
+        "timeseries": fresh(lambda: analytics.timeseries(session, days)),
+        "projections": fresh(lambda: analytics.projections(session, window_days=WINDOW_DAYS, horizon_days=HORIZON_DAYS,
+                                                            currency="USD", as_of=today)),
+    }
+
+
+def duckdb_reference(con, today: dt.date, range_days: int) -> dict[str, Callable[[], object]]:
+    """The same questions answered by scanning the raw events table (exact distinct users)."""
+    days = analytics.resolve_range(None, None, default_days=range_days, today=today)
+    previous = days.previous()
+    bounds = [days.start_at.replace(tzinfo=None), days.end_before.replace(tzinfo=None)]
+    previous_bounds = [previous.start_at.replace(tzinfo=None), previous.end_before.replace(tzinfo=None)]
+    in_range = "occurred_at >= ? AND occurred_at < ?"
+
+    def overview():
+        con.execute(f"SELECT event_type, count(*), count(DISTINCT user_id) FROM events WHERE {in_range} GROUP BY 1", bounds).fetchall()
+        for b in (bounds, previous_bounds):
+            con.execute(f"SELECT event_type, currency, count(*), sum(amount_minor_units) FILTER (WHERE event_type = 'payment_succeeded') "
+                        f"FROM events WHERE {in_range} GROUP BY 1, 2", b).fetchall()
+        con.execute(
+            "SELECT t.plan_id, p.name, t.currency, t.revenue, t.payments FROM ("
+            f" SELECT plan_id, currency, sum(amount_minor_units) AS revenue, count(*) AS payments FROM events"
+            f" WHERE event_type = 'payment_succeeded' AND {in_range} GROUP BY 1, 2"
+            " ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT 10) t LEFT JOIN plans p ON p.id = t.plan_id"
+            " ORDER BY t.revenue DESC, t.payments DESC, t.plan_id, t.currency", bounds).fetchall()
+
+    def timeseries():
+        con.execute(f"SELECT CAST(occurred_at AS DATE) AS day, event_type, currency, count(*), sum(amount_minor_units) "
+                    f"FROM events WHERE {in_range} GROUP BY 1, 2, 3 ORDER BY 1", bounds).fetchall()
+
+    def projections():
+        start = dt.datetime.combine(today - dt.timedelta(days=2 * WINDOW_DAYS), dt.time())
+        con.execute("SELECT CAST(occurred_at AS DATE) AS day, event_type, count(*), sum(amount_minor_units) FROM events "
+                    "WHERE (event_type = 'user_signup' OR (event_type = 'payment_succeeded' AND currency = 'USD')) "
+                    "AND occurred_at >= ? AND occurred_at < ? GROUP BY 1, 2",
+                    [start, dt.datetime.combine(today, dt.time())]).fetchall()
+        con.execute("SELECT min(occurred_at) FROM events").fetchall()
+
+    return {"overview": overview, "timeseries": timeseries, "projections": projections}
