@@ -9,19 +9,26 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from app.api.deps import DB, AdminUser, AppSettings
+from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
 from app.services import analytics
 
-router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"])
+router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
 EVENT_TYPE_VALUES = [e.value for e in FUNNEL]
 EARLIEST_DAY, LATEST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
 DateParam = Annotated[
     str | None, Query(description="YYYY-MM-DD or an ISO 8601 datetime (UTC when it has no offset)", max_length=40)
 ]
-EventTypesParam = Annotated[list[str] | None, Query(description=f"Repeatable; one of {', '.join(EVENT_TYPE_VALUES)}")]
+EventTypesParam = Annotated[
+    list[str] | None,
+    Query(
+        description=f"Repeatable; one of {', '.join(EVENT_TYPE_VALUES)}",
+        json_schema_extra={"anyOf": [{"type": "array", "items": {"type": "string", "enum": EVENT_TYPE_VALUES}}, {"type": "null"}]},
+    ),
+]
 BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]", include_in_schema=False)]
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import DB, SESSION_COOKIE, AppSettings, CurrentUser, after_commit, request_token
+from app.api.responses import error_responses
 from app.config import Settings
 from app.db import utc_now
 from app.errors import TooManyRequests
@@ -20,7 +21,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/request-code", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut)
+@router.post("/request-code", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut, responses=error_responses(400, 413, 422, 429))
 def request_code(body: RequestCodeIn, request: Request, session: DB, settings: AppSettings) -> MessageOut:
     """Email a 6-digit login code; creates the account (and its signup event) on first use."""
     user, code = auth_service.request_code(session, settings, body.email, client_ip(request))
@@ -38,7 +39,7 @@ def _send_code(settings: Settings, email: str, code: str) -> None:
     )
 
 
-@router.post("/verify-code", response_model=TokenOut, responses={400: {"model": MessageOut}, 429: {"model": MessageOut}})
+@router.post("/verify-code", response_model=TokenOut, responses=error_responses(400, 413, 422, 429))
 def verify_code(body: VerifyCodeIn, request: Request, response: Response, session: DB, settings: AppSettings):
     """Exchange a valid code for a session token (also set as an HttpOnly cookie)."""
     auth_service.hit_rate_limit(
@@ -66,13 +67,13 @@ def set_session_cookie(response: Response, request: Request, settings: Settings,
     )
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=error_responses(401))
 def me(user: CurrentUser) -> UserOut:
     """The logged-in user."""
     return UserOut.model_validate(user, from_attributes=True)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
 def logout(request: Request, user: CurrentUser, session: DB) -> Response:
     """End this session: the token stops working and the cookie is cleared."""
     auth_service.revoke_token(session, request_token(request))

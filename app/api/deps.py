@@ -3,7 +3,8 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
@@ -53,7 +54,17 @@ def request_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def optional_user(request: Request, session: DB) -> User | None:
+# Declared (never auto-erroring) so OpenAPI lists both ways in; request_token reads them.
+bearer_scheme = HTTPBearer(auto_error=False, description="The `access_token` from /auth/verify-code")
+cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The session cookie set at login")
+
+
+def optional_user(
+    request: Request,
+    session: DB,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    _cookie: Annotated[str | None, Security(cookie_scheme)],
+) -> User | None:
     token = request_token(request)
     return user_for_token(session, token) if token else None
 

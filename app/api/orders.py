@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy import select
 
 from app.api.deps import DB, AppSettings, CurrentUser
+from app.api.responses import error_responses
 from app.errors import AppError, Forbidden, NotFound
 from app.models.esim import EsimProfile
 from app.models.order import Order
@@ -18,7 +19,8 @@ router = APIRouter(tags=["orders"])
 
 
 def _order_for(session, order_id: int, user: User, *, owner_only: bool = False) -> Order:
-    order = session.get(Order, order_id) if 0 < order_id < 2**63 else None
+    # Ids are 32-bit INTEGER columns; PostgreSQL refuses to compare with anything larger.
+    order = session.get(Order, order_id) if 0 < order_id < 2**31 else None
     if order is not None and order.user_id == user.id:
         return order
     if order is not None and user.is_admin:
@@ -42,20 +44,20 @@ def _order_out(session, order: Order) -> OrderOut:
     )
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut, responses=error_responses(400, 401, 404, 413, 422))
 def create_order(body: OrderIn, session: DB, user: CurrentUser) -> OrderOut:
     """Start a checkout for a plan (records `checkout_started`)."""
     order = order_service.create_order(session, user, body.plan_id)
     return _order_out(session, order)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut)
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=error_responses(401, 404, 422))
 def get_order(order_id: int, session: DB, user: CurrentUser) -> OrderOut:
     """One order, with its eSIM once activated."""
     return _order_out(session, _order_for(session, order_id, user))
 
 
-@router.post("/orders/{order_id}/payment-intent", response_model=PaymentIntentOut)
+@router.post("/orders/{order_id}/payment-intent", response_model=PaymentIntentOut, responses=error_responses(401, 403, 404, 409, 422))
 def create_payment_intent(order_id: int, session: DB, user: CurrentUser, settings: AppSettings) -> PaymentIntentOut:
     """The order's payment intent (the same one when asked again)."""
     order = _order_for(session, order_id, user, owner_only=True)
@@ -67,7 +69,50 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.post("/payments/webhook", response_model=WebhookOut, responses={400: {"description": "Bad signature or body"}})
+STRIPE_SIGNATURE_HEADER = {
+    "name": "Stripe-Signature",
+    "in": "header",
+    "required": True,
+    "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with the webhook secret>",
+    "schema": {"type": "string"},
+}
+# The body is read raw (the signature covers its exact bytes); declared here for OpenAPI.
+STRIPE_EVENT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "type", "data"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {"type": "string"},
+                    "data": {
+                        "type": "object",
+                        "properties": {
+                            "object": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "amount": {"type": "integer"},
+                                    "currency": {"type": "string"},
+                                },
+                            }
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/payments/webhook",
+    response_model=WebhookOut,
+    responses=error_responses(400, 413),
+    openapi_extra={"requestBody": STRIPE_EVENT_BODY, "parameters": [STRIPE_SIGNATURE_HEADER]},
+)
 def payment_webhook(
     request: Request, payload: Annotated[bytes, Depends(raw_body)], session: DB, settings: AppSettings
 ) -> WebhookOut:
@@ -80,7 +125,7 @@ def payment_webhook(
     return WebhookOut(outcome=outcome)
 
 
-@router.post("/orders/{order_id}/activate", response_model=ActivationOut)
+@router.post("/orders/{order_id}/activate", response_model=ActivationOut, responses=error_responses(401, 404, 409, 422))
 def activate_esim(order_id: int, session: DB, user: CurrentUser) -> ActivationOut:
     """Assign an eSIM profile to a paid order (records `esim_activated`)."""
     order = _order_for(session, order_id, user)

@@ -3,7 +3,7 @@ from pydantic import BaseModel, Field, field_validator
 
 
 class _EmailIn(BaseModel):
-    email: str = Field(max_length=254, examples=["u1@shop.test"])
+    email: str = Field(max_length=254, examples=["u1@shop.test"], json_schema_extra={"format": "email"})
 
     @field_validator("email")
     @classmethod

@@ -1,21 +1,32 @@
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StringConstraints, field_validator
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
+# Text stored as-is: no control characters (PostgreSQL cannot store NUL in a text column at all).
+PlainText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+def _integral_float_to_int(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# What the schema promises: JSON Schema's integer includes 5.0, but "5", true and 5.5 are
+# not integers (pydantic's lax mode would take the first two), and only true/false is boolean.
+JsonInt = Annotated[int, Strict(), BeforeValidator(_integral_float_to_int)]
 
 
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=120)
-    region: str = Field(min_length=1, max_length=80)
-    data_mb: int = Field(gt=0, le=10_000_000)
-    validity_days: int = Field(gt=0, le=3650)
-    price_minor_units: int = Field(ge=0, le=10**12)
+    name: PlainText = Field(min_length=1, max_length=120)
+    region: PlainText = Field(min_length=1, max_length=80)
+    data_mb: JsonInt = Field(gt=0, le=10_000_000)
+    validity_days: JsonInt = Field(gt=0, le=3650)
+    price_minor_units: JsonInt = Field(ge=0, le=2**31 - 1)  # plans.price_minor_units is a 32-bit INTEGER
     currency: Currency
-    active: bool = True
+    active: StrictBool = True
 
     @field_validator("currency")
     @classmethod
@@ -37,8 +48,8 @@ class PlanOut(BaseModel):
 
 
 class ProfileIn(BaseModel):
-    iccid: str = Field(max_length=32)
-    activation_code: str = Field(min_length=1, max_length=255)
+    iccid: PlainText = Field(max_length=32)
+    activation_code: PlainText = Field(min_length=1, max_length=255)
 
 
 class ProfilesIn(BaseModel):
@@ -50,7 +61,7 @@ class ProfilesAdded(BaseModel):
 
 
 class OrderIn(BaseModel):
-    plan_id: int = Field(gt=0, lt=2**31)
+    plan_id: JsonInt = Field(gt=0, lt=2**31)
 
 
 class EsimOut(BaseModel):

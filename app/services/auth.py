@@ -19,6 +19,7 @@ from app.services import sqlcompat
 from app.services.analytics import record_event
 
 RATE_WINDOW = dt.timedelta(hours=1)
+RATE_KEY_MAX = RateLimitCounter.__table__.c.key.type.length
 
 
 def normalize_email(email: str) -> str:
@@ -37,6 +38,9 @@ def token_hash(token: str) -> str:
 def hit_rate_limit(session: Session, scope: str, key: str, limit: int, *, now: dt.datetime) -> None:
     """Count one hit in the current hourly window; 429 once the window holds `limit` hits."""
     window_start = now.replace(minute=0, second=0, microsecond=0)
+    if len(key) > RATE_KEY_MAX:
+        # An email may be 254 characters, the key column holds 128: long keys are stored as a digest.
+        key = hashlib.sha256(key.encode()).hexdigest()
     sqlcompat.add_counts(
         session,
         RateLimitCounter.__table__,

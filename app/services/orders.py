@@ -130,7 +130,9 @@ def mark_payment_failed(session: Session, order: Order) -> bool:
 
 def handle_webhook_event(session: Session, event: dict, *, provider: str, now: dt.datetime | None = None) -> str:
     """Apply one verified provider event once; returns what happened."""
-    intent = (event.get("data") or {}).get("object")
+    data = event.get("data")
+    # Signed but odd bodies (data as a list, a string...) are ignored, not a crash.
+    intent = data.get("object") if isinstance(data, dict) else None
     intent_id = intent.get("id") if isinstance(intent, dict) else None
     handled = event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed")
     order = None
