@@ -1,8 +1,8 @@
-"""ASGI middleware: request body limit and whole-request retry on deadlocks."""
+"""ASGI middleware: request body limit, whole-request retry on deadlocks, 503 when the database fails."""
 
 import logging
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.services.sqlcompat import is_retryable
@@ -14,7 +14,8 @@ class BufferedRetryMiddleware:
     """Reads the whole body first (413 past `max_body_bytes`), then runs the request,
     running it again (up to `attempts` times) when the database reports a deadlock or
     lock timeout before any response was sent: the transaction was rolled back whole,
-    so a retry is safe and counts once."""
+    so a retry is safe and counts once. When the database stays unavailable (retries
+    spent, connection lost, locked) the answer is 503 with `Retry-After`, not a 500."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, attempts: int = 3):
         self.app = app
@@ -62,17 +63,28 @@ class BufferedRetryMiddleware:
                 await self.app(scope, replay, tracking_send)
                 return
             except DBAPIError as exc:
-                if started or attempt == self.attempts or not is_retryable(exc):
+                if started or not (is_retryable(exc) or isinstance(exc, OperationalError)):
                     raise
-                log.warning("Retrying %s %s after %s (attempt %d)", scope["method"], scope["path"], exc.orig, attempt)
+                if attempt < self.attempts and is_retryable(exc):
+                    log.warning("Retrying %s %s after %s (attempt %d)", scope["method"], scope["path"], exc.orig, attempt)
+                    continue
+                log.exception("Database unavailable during %s %s", scope["method"], scope["path"])
+                await self._send_json(send, 503, b'{"detail":"The database is busy or unavailable; please try again."}', [(b"retry-after", b"1")])
+                return
 
     async def _too_large(self, send: Send) -> None:
-        payload = b'{"detail":"Request body too large"}'
+        await self._send_json(send, 413, b'{"detail":"Request body too large"}')
+
+    async def _send_json(self, send: Send, status: int, payload: bytes, headers: list | None = None) -> None:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    *(headers or []),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
