@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.db import utc_now
@@ -133,15 +133,22 @@ def resolve_range(
     return DayRange(start, end)
 
 
-def _daily_totals(session: Session, days: DayRange, types: list[str]):
+def _daily_pivot(session: Session, days: DayRange, types: list[str]) -> tuple[list[str], list]:
+    """One row per day with events: day, a count per type, then revenue per currency (None: no row)."""
     t = AnalyticsDailyTotal
-    # (day, event_type, currency) is the primary key, so the rows need no GROUP BY;
-    # a Core execute skips the ORM's row processing (≈ 3,000 rows for a year).
-    return session.connection().execute(
-        select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
-            t.day >= days.start, t.day <= days.end, t.event_type.in_(types)
-        )
+    in_range = (t.day >= days.start, t.day <= days.end)
+    paid = t.event_type == EventType.PAYMENT_SUCCEEDED
+    connection = session.connection()  # Core: no ORM row processing on ≈ a year of rows
+    currencies = sorted(connection.execute(select(t.currency).distinct().where(*in_range, paid, t.currency != "")).scalars())
+    # One row per day instead of one per (day, type, currency): a fifth of the values to
+    # decode, which is what a 365-day series costs on MariaDB's pure-Python driver.
+    counts = [func.sum(case((t.event_type == event_type, t.event_count), else_=0)) for event_type in types]
+    revenue = [func.sum(case((and_(paid, t.currency == currency), t.revenue_minor_units))) for currency in currencies]
+    needed = sorted({*types, EventType.PAYMENT_SUCCEEDED.value})
+    rows = connection.execute(
+        select(t.day, *counts, *revenue).where(*in_range, t.event_type.in_(needed)).group_by(t.day)
     ).all()
+    return currencies, rows
 
 
 def _totals(session: Session, days: DayRange) -> tuple[dict[str, int], dict[str, int]]:
@@ -252,15 +259,11 @@ def timeseries(session: Session, days: DayRange, event_types: list[str] | None =
     """One bucket per UTC day with event counts and revenue per currency."""
     shown = event_types or [e.value for e in FUNNEL]
     buckets = {day: {"date": day.isoformat(), "counts": dict.fromkeys(shown, 0), "revenue": {}} for day in days.each_day()}
-    needed = [e.value for e in FUNNEL if e.value in shown or e == EventType.PAYMENT_SUCCEEDED]
-    for day, event_type, currency, count, amount in _daily_totals(session, days, needed):
+    currencies, rows = _daily_pivot(session, days, shown)
+    for day, *values in rows:
         bucket = buckets[_as_date(day)]
-        if event_type in bucket["counts"]:
-            bucket["counts"][event_type] += int(count)
-        if event_type == EventType.PAYMENT_SUCCEEDED and currency:
-            bucket["revenue"][currency] = bucket["revenue"].get(currency, 0) + int(amount)
-    for bucket in buckets.values():
-        bucket["revenue"] = dict(sorted(bucket["revenue"].items()))
+        bucket["counts"] = {event_type: int(n) for event_type, n in zip(shown, values, strict=False)}
+        bucket["revenue"] = {c: int(v) for c, v in zip(currencies, values[len(shown):], strict=True) if v is not None}
     return {
         "start_date": days.start.isoformat(),
         "end_date": days.end.isoformat(),

@@ -14,7 +14,7 @@ import datetime as dt
 from collections import defaultdict
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,13 +59,22 @@ def sketched_unique_users(session: Session, days, event_types: list[str], *, tod
     """HLL estimate per type from the cached monthly and daily sketches (rebuilt when stale)."""
     if not event_types:
         return {}
-    counts = _daily_counts(session, days.start, days.end, event_types)
     months = _closed_months(days.start, days.end, today)
     per_type: dict[str, list[np.ndarray]] = defaultdict(list)
-    for (_, event_type), regs in _monthly_registers(session, months, event_types, counts).items():
+    monthly = _monthly_registers(session, months, event_types, _month_counts(session, months, event_types))
+    for (_, event_type), regs in monthly.items():
         per_type[event_type].append(regs)
-    covered = set(months)
-    edge_days = [d for d in days.each_day() if d.replace(day=1) not in covered]
+    # Edge days: before the first whole month and after the last one (all days without one).
+    if months:
+        segments = [(days.start, months[0] - dt.timedelta(days=1)), (_next_month(months[-1]), days.end)]
+    else:
+        segments = [(days.start, days.end)]
+    counts: dict[tuple[dt.date, str], int] = {}
+    edge_days: list[dt.date] = []
+    for first, last in segments:
+        if first <= last:
+            counts.update(_daily_counts(session, first, last, event_types))
+            edge_days += [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     for (_, event_type), regs in _daily_registers(session, edge_days, event_types, counts).items():
         per_type[event_type].append(regs)
     return {t: hll.estimate(hll.merge(per_type[t])) for t in event_types}
@@ -74,27 +83,39 @@ def sketched_unique_users(session: Session, days, event_types: list[str], *, tod
 def refresh_sketches(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> None:
     """Build every missing or stale sketch between two days (after a bulk load, say)."""
     types = [t.value for t in EventType if t != EventType.USER_SIGNUP]
-    counts = _daily_counts(session, start, end, types)
     months = _closed_months(start, end, today or utc_now().date())
-    _monthly_registers(session, months, types, counts)
+    _monthly_registers(session, months, types, _month_counts(session, months, types))
     covered = set(months)
-    day = start
-    remaining = []
-    while day <= end:
-        if day.replace(day=1) not in covered:
-            remaining.append(day)
-        day += dt.timedelta(days=1)
-    _daily_registers(session, remaining, types, counts)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    remaining = [d for d in days if d.replace(day=1) not in covered]
+    if remaining:
+        _daily_registers(session, remaining, types, _daily_counts(session, remaining[0], remaining[-1], types))
 
 
 def _daily_counts(session: Session, start: dt.date, end: dt.date, types: list[str]) -> dict[tuple[dt.date, str], int]:
     t = AnalyticsDailyTotal
-    rows = session.execute(
+    rows = session.connection().execute(
         select(t.day, t.event_type, func.sum(t.event_count))
         .where(t.day >= start, t.day <= end, t.event_type.in_(types))
         .group_by(t.day, t.event_type)
     ).all()
     return {(_as_date(day), event_type): int(n) for day, event_type, n in rows if n}
+
+
+def _month_counts(session: Session, months: list[dt.date], types: list[str]) -> dict[tuple[dt.date, str], int]:
+    """Events per (closed month, type) in one query: a few dozen rows instead of a year of days."""
+    if not months:
+        return {}
+    t = AnalyticsDailyTotal
+    ends = [_next_month(m) for m in months]
+    # Bucket number = index of the month; portable where month arithmetic on dates is not.
+    bucket = case(*((t.day < end, i) for i, end in enumerate(ends)), else_=len(months))
+    rows = session.connection().execute(
+        select(bucket, t.event_type, func.sum(t.event_count))
+        .where(t.day >= months[0], t.day < ends[-1], t.event_type.in_(types))
+        .group_by(bucket, t.event_type)
+    ).all()
+    return {(months[int(i)], event_type): int(n) for i, event_type, n in rows if n}
 
 
 def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date]:
@@ -107,18 +128,13 @@ def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date
     return months
 
 
-def _monthly_registers(session, months, types, counts) -> dict[tuple[dt.date, str], np.ndarray]:
-    if not months:
+def _monthly_registers(session, months, types, expected) -> dict[tuple[dt.date, str], np.ndarray]:
+    if not expected:
         return {}
-    month_set = set(months)
-    expected: dict[tuple[dt.date, str], int] = defaultdict(int)
-    for (day, event_type), n in counts.items():
-        if day.replace(day=1) in month_set:
-            expected[(day.replace(day=1), event_type)] += n
     s = AnalyticsMonthlySketch
     stored = {
         (_as_date(month), event_type): (n, blob)
-        for month, event_type, n, blob in session.execute(
+        for month, event_type, n, blob in session.connection().execute(
             select(s.month, s.event_type, s.event_count, s.registers).where(s.month.in_(months), s.event_type.in_(types))
         )
     }
@@ -126,11 +142,14 @@ def _monthly_registers(session, months, types, counts) -> dict[tuple[dt.date, st
     stale = [key for key in expected if key not in result]
     if stale:
         stale_months = sorted({month for month, _ in stale})
-        month_days = [m + dt.timedelta(days=i) for m in stale_months for i in range((_next_month(m) - m).days)]
-        daily = _daily_registers(session, month_days, sorted({t for _, t in stale}), counts)
+        stale_types = sorted({t for _, t in stale})
         parts: dict[tuple[dt.date, str], list[np.ndarray]] = defaultdict(list)
-        for (day, event_type), regs in daily.items():
-            parts[(day.replace(day=1), event_type)].append(regs)
+        for month in stale_months:
+            last = _next_month(month) - dt.timedelta(days=1)
+            month_days = [month + dt.timedelta(days=i) for i in range(last.day)]
+            counts = _daily_counts(session, month, last, stale_types)
+            for (day, event_type), regs in _daily_registers(session, month_days, stale_types, counts).items():
+                parts[(month, event_type)].append(regs)
         built = {key: (expected[key], hll.merge(parts[key])) for key in stale}
         _store_many(session, s, s.month, built)
         result.update({key: regs for key, (_, regs) in built.items()})
@@ -142,12 +161,14 @@ def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], 
     if not wanted:
         return {}
     s = AnalyticsDailySketch
-    first, last = min(d for d, _ in wanted), max(d for d, _ in wanted)
-    stored = session.execute(
-        select(s.day, s.event_type, s.event_count, s.registers).where(
-            s.day >= first, s.day <= last, s.event_type.in_(types)
-        )
-    ).all()
+    wanted_days = sorted({d for d, _ in wanted})
+    stored = []
+    for i in range(0, len(wanted_days), 400):
+        stored += session.connection().execute(
+            select(s.day, s.event_type, s.event_count, s.registers).where(
+                s.day.in_(wanted_days[i : i + 400]), s.event_type.in_(types)
+            )
+        ).all()
     result = {}
     for day, event_type, n, blob in stored:
         key = (_as_date(day), event_type)
