@@ -36,9 +36,17 @@
     return { type: "date", fixedrange: true, showticklabels: showLabels, tickformat: "%b %d", gridcolor: "#f1f3f5" };
   }
 
+  function currenciesOf(series) {
+    return [...new Set(series.buckets.flatMap((b) => Object.keys(b.revenue)))].sort();
+  }
+
+  function revenueHeight(series) {
+    return 70 + 180 * currenciesOf(series).length;
+  }
+
   /** Revenue bars, one panel per currency: amounts in different currencies are never added or stacked. */
   function revenue(element, summary, series, labelOf) {
-    const currencies = [...new Set(series.buckets.flatMap((b) => Object.keys(b.revenue)))].sort();
+    const currencies = currenciesOf(series);
     const period = `${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`;
     if (currencies.length === 0) {
       placeholder(element, "No revenue in this range.");
@@ -49,7 +57,7 @@
     const traces = [];
     const layout = {
       ...BASE_LAYOUT,
-      height: 70 + 180 * currencies.length,
+      height: revenueHeight(series),
       showlegend: false,
       grid: { rows: currencies.length, columns: 1, pattern: "coupled", roworder: "top to bottom", ygap: 0.25 },
       xaxis: dateAxis(true),
@@ -96,8 +104,12 @@
       summary.textContent = `No ${series.event_types.map(labelOf).join(", ").toLowerCase()} from ${period}.`;
       return;
     }
+    // Grouped bars stay readable for about a month; longer ranges read better as lines.
+    const asBars = dates.length <= 31;
     const traces = series.event_types.map((type) => ({
-      type: "bar",
+      type: asBars ? "bar" : "scatter",
+      mode: asBars ? undefined : "lines",
+      line: asBars ? undefined : { color: TYPE_COLORS[type], width: 2 },
       name: labelOf(type),
       meta: type,
       x: dates,
@@ -105,18 +117,22 @@
       hovertemplate: "%{x|%d %b %Y}: %{y:,d}<extra>" + labelOf(type) + "</extra>",
       marker: { color: TYPE_COLORS[type] },
     }));
+    const narrow = element.clientWidth < 520;
     const layout = {
       ...BASE_LAYOUT,
-      height: 300,
+      // As tall as the revenue chart beside it, so the two cards line up.
+      // On a phone the legend wraps to a line per type: room for it above the bars.
+      height: narrow ? 380 : Math.max(300, revenueHeight(series)),
       barmode: "group",
       showlegend: true,
+      // Two legend entries per row on a phone instead of one per row.
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { ...BASE_LAYOUT.margin, t: 36 },
       xaxis: dateAxis(true),
       yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef" },
     };
     const parts = series.event_types.map((type, i) => `${labelOf(type)}: ${fmt.count(totals[i])}`);
-    summary.textContent = `Bar chart of events per day from ${period}. Totals: ${parts.join(", ")}.`;
+    summary.textContent = `${asBars ? "Bar" : "Line"} chart of events per day from ${period}. Totals: ${parts.join(", ")}.`;
     draw(element, traces, layout);
   }
 

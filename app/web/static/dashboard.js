@@ -96,7 +96,7 @@
       render(overview, series);
     } catch (error) {
       if (seq !== rangeSeq || error instanceof Redirecting) return;
-      showError(error.message || "Could not load the figures.");
+      showError(`Could not load the figures: ${error.message}`);
     } finally {
       if (seq === rangeSeq) setBusy(false);
     }
@@ -122,14 +122,22 @@
   // ---- states -----------------------------------------------------------------------
   function setBusy(busy) {
     $("dashboard").setAttribute("aria-busy", String(busy));
-    if (busy) $("status").textContent = "Loading…";
+    if (busy) setStatus("Loading…", "loading");
+  }
+
+  function setStatus(text, kind) {
+    $("status").textContent = text;
+    $("status").dataset.kind = kind;
   }
 
   function showError(message) {
     $("error").hidden = !message;
     $("error-message").textContent = message || "";
+    // Figures of another range must not stay on screen under an error for this one.
+    $("csv-link").hidden = Boolean(message);
     if (message) {
-      $("status").textContent = "";
+      setStatus("", "");
+      $("range-label").textContent = "";
       $("dashboard").dataset.state = "error";
     }
   }
@@ -156,9 +164,11 @@
       `compared with ${fmt.day(previous.start_date)} – ${fmt.day(previous.end_date)}`;
     const empty = Object.values(overview.counts).every((n) => n === 0) && Object.keys(overview.revenue).length === 0;
     $("dashboard").dataset.state = empty ? "empty" : "ready";
-    $("status").textContent =
-      (overview.clamped ? "The range was shortened to the most recent 365 days. " : "") +
-      (empty ? `No events from ${fmt.day(overview.start_date)} to ${fmt.day(overview.end_date)}. Try a longer range or other event types.` : "");
+    setStatus(
+      (overview.clamped ? "The range was shortened to its last 365 days. " : "") +
+        (empty ? `No events from ${fmt.day(overview.start_date)} to ${fmt.day(overview.end_date)}. Try a longer range or other event types.` : ""),
+      "notice",
+    );
     for (const currency of [...Object.keys(overview.revenue), ...overview.top_plans.map((p) => p.currency)]) {
       knownCurrencies.add(currency);
     }
@@ -183,8 +193,8 @@
         : { text: `New ${against} (0 before)`, trend: "up" };
     }
     const ratio = (current - previous) / previous;
-    const arrow = ratio > 0 ? "▲" : ratio < 0 ? "▼" : "■";
-    return { text: `${arrow} ${fmt.signedPercent(ratio)} ${against}`, trend: ratio > 0 ? "up" : ratio < 0 ? "down" : "flat" };
+    if (ratio === 0) return { text: `No change ${against}`, trend: "flat" };
+    return { text: `${ratio > 0 ? "▲" : "▼"} ${fmt.signedPercent(ratio)} ${against}`, trend: ratio > 0 ? "up" : "down" };
   }
 
   function renderKpis(overview, days) {
@@ -220,8 +230,9 @@
       el(
         "article",
         { class: "card kpi kpi-revenue", "data-kpi": "revenue" },
-        el("h3", { class: "kpi-label" }, currencies.length > 1 ? "Revenue (per currency, not converted)" : "Revenue"),
+        el("h3", { class: "kpi-label" }, currencies.length > 1 ? "Revenue by currency" : "Revenue"),
         rows.length ? el("ul", { class: "money-list" }, ...rows) : el("p", { class: "kpi-value", "data-value": 0 }, "No revenue"),
+        currencies.length > 1 ? el("p", { class: "kpi-sub muted" }, "Each currency on its own: not converted, not added up.") : null,
       ),
     );
     $("kpis").replaceChildren(...cards);
@@ -236,15 +247,20 @@
     const rows = series.buckets.map((bucket) => {
       series.event_types.forEach((t) => { totals.counts[t] += bucket.counts[t]; });
       currencies.forEach((c) => { totals.revenue[c] = (totals.revenue[c] || 0) + (bucket.revenue[c] || 0); });
-      return el("tr", { "data-date": bucket.date }, el("th", { scope: "row" }, el("time", { datetime: bucket.date }, fmt.day(bucket.date))),
+      const sameYear = series.start_date.slice(0, 4) === series.end_date.slice(0, 4);
+      const label = sameYear ? fmt.shortDay(bucket.date) : fmt.day(bucket.date);
+      return el("tr", { "data-date": bucket.date }, el("th", { scope: "row" }, el("time", { datetime: bucket.date }, label)),
         ...series.event_types.map((t) => el("td", { class: "num", "data-value": bucket.counts[t] }, fmt.count(bucket.counts[t]))),
         ...currencies.map((c) => el("td", { class: "num", "data-value": bucket.revenue[c] || 0 }, fmt.money(bucket.revenue[c] || 0, c))));
     });
     const foot = el("tr", {}, el("th", { scope: "row" }, "Total"),
       ...series.event_types.map((t) => el("td", { class: "num", "data-value": totals.counts[t] }, fmt.count(totals.counts[t]))),
       ...currencies.map((c) => el("td", { class: "num", "data-value": totals.revenue[c] }, fmt.money(totals.revenue[c], c))));
+    const caption = `Events${currencies.length ? " and revenue" : ""} per UTC day, ${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`;
+    // The caption scrolls with a wide table, so the visible copy sits outside the scroller.
+    $("table-caption").textContent = caption;
     $("daily-table").replaceChildren(
-      el("caption", {}, `Events${currencies.length ? " and revenue" : ""} per UTC day, ${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`),
+      el("caption", { class: "visually-hidden" }, caption),
       el("thead", {}, head), el("tbody", {}, ...rows), el("tfoot", {}, foot));
   }
 

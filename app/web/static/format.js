@@ -28,6 +28,7 @@
     style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1, signDisplay: "exceptZero",
   });
   const dayFormat = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  const shortDayFormat = new Intl.DateTimeFormat(locale, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
 
   window.ShopFormat = {
     decimals,
@@ -44,6 +45,8 @@
     signedPercent(ratio) { return signedPercent.format(ratio); },
     /** "25 Nov 2026" for an ISO day, read as a UTC calendar day. */
     day(isoDay) { return dayFormat.format(new Date(isoDay + "T00:00:00Z")); },
+    /** "Wed, Nov 25": for rows of a table whose caption gives the years. */
+    shortDay(isoDay) { return shortDayFormat.format(new Date(isoDay + "T00:00:00Z")); },
     /** The ISO day `days` after (or before, when negative) an ISO day. */
     addDays(isoDay, days) {
       const date = new Date(isoDay + "T00:00:00Z");
