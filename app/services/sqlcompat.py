@@ -1,6 +1,8 @@
 """The few places where SQLite, MySQL/MariaDB and PostgreSQL need different SQL."""
 
-from sqlalchemy import Date, cast, func
+from functools import lru_cache
+
+from sqlalchemy import Date, bindparam, cast, func
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,21 +20,24 @@ def day_of(session: Session, column: ColumnElement) -> ColumnElement:
 
 def add_counts(session: Session, table, keys: dict, increments: dict) -> None:
     """INSERT the row, or add `increments` to it when its key already exists."""
-    name = session.get_bind().dialect.name
-    values = {**keys, **increments}
+    stmt = _upsert(session.get_bind().dialect.name, table, tuple(keys), tuple(increments))
+    session.execute(stmt, {**keys, **increments})
+
+
+@lru_cache(maxsize=64)
+def _upsert(name: str, table, keys: tuple[str, ...], increments: tuple[str, ...]):
+    # Built once per table and shape: record_event runs this on every event, and
+    # building the statement cost more than executing it.
+    values = {col: bindparam(col, type_=table.c[col].type) for col in (*keys, *increments)}
     if name == "mysql":
         stmt = mysql.insert(table).values(values)
-        stmt = stmt.on_duplicate_key_update(
-            {col: table.c[col] + stmt.inserted[col] for col in increments}
-        )
-    else:
-        dialect_module = sqlite if name == "sqlite" else postgresql
-        stmt = dialect_module.insert(table).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={col: table.c[col] + stmt.excluded[col] for col in increments},
-        )
-    session.execute(stmt)
+        return stmt.on_duplicate_key_update({col: table.c[col] + stmt.inserted[col] for col in increments})
+    dialect_module = sqlite if name == "sqlite" else postgresql
+    stmt = dialect_module.insert(table).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={col: table.c[col] + stmt.excluded[col] for col in increments},
+    )
 
 
 def is_retryable(exc: BaseException) -> bool:
