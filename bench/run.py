@@ -14,6 +14,7 @@ import sys
 
 import duckdb
 import numpy as np
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.demo import generate
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             url = bench_data.database_url(kind, size, args.mysql_url, args.postgres_url)
             log(f"[{size}] {kind}: preparing")
-            engine, info = bench_data.prepare(url, events=SIZES[size], seed=args.seed, reuse=not args.reload, log=log)
+            try:
+                engine, info = bench_data.prepare(url, events=SIZES[size], seed=args.seed, reuse=not args.reload, log=log)
+            except OperationalError as exc:
+                log(f"  skipped {kind}: cannot reach the database ({exc.orig})")
+                continue
             loads.append({"size": size, "database": kind, **info})
             loaded_now = loaded_now or dt.datetime.fromisoformat(info["now"])
             today = dt.date.fromisoformat(info["day"])
@@ -62,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                                       **queries.timed(call, args.repeat)})
                         log(f"  {name} {range_days}d: {reads[-1]['median']:.2f} ms")
             engine.dispose()
-        reads.extend(_duckdb(size, loaded_now, args))
+        if loaded_now:
+            reads.extend(_duckdb(size, loaded_now, args))
 
     results = {"reads": reads, "loads": loads, "writes": [] if args.skip_writes else _writes(kinds, args)}
     print(render(results))
@@ -95,7 +101,11 @@ def _writes(kinds: list[str], args) -> list[dict]:
     for kind in kinds:
         url = bench_data.database_url(kind, "write", args.mysql_url, args.postgres_url)
         log(f"[writes] {kind}: preparing")
-        engine, _ = bench_data.prepare(url, events=100_000, seed=args.seed, reuse=False, log=log)
+        try:
+            engine, _ = bench_data.prepare(url, events=100_000, seed=args.seed, reuse=False, log=log)
+        except OperationalError as exc:
+            log(f"  skipped {kind}: cannot reach the database ({exc.orig})")
+            continue
         cost = writes.checkout_cost(engine)
         concurrent = writes.concurrent_writers(engine)
         rows.append({"database": kind, **cost, **{f"concurrent_{k}": v for k, v in concurrent.items()}})

@@ -29,20 +29,22 @@ def delete_all(session: Session) -> None:
 
 def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -> int:
     """Insert plans, inventory, users, orders, webhooks, events and rollups; returns rows written."""
-    total_rows = _row_estimate(data)
+    rollups = demo_rows.rollup_rows(data)
+    total_rows = _row_count(data) + sum(len(rows) for rows in rollups.values())
     with tqdm(total=total_rows, unit="rows", disable=not show_progress, desc="demo data") as progress:
         writer = BulkWriter(session, progress)
-        written = _write_all(writer, data)
+        written = _write_all(writer, data, rollups)
         writer.finish()
     return written
 
 
-def _row_estimate(data: DemoData) -> int:
+def _row_count(data: DemoData) -> int:
+    webhooks = (data.order_failed_at >= 0).sum() + demo_rows.retried(data).sum()
     return int(len(data.plans) + data.profiles_per_plan.sum() + len(data.user_signup_at) + len(data.order_user)
-               + data.event_count + (data.order_failed_at >= 0).sum() * 2)
+               + data.event_count + webhooks)
 
 
-def _write_all(writer: BulkWriter, data: DemoData) -> int:
+def _write_all(writer: BulkWriter, data: DemoData, rollups: dict[str, list[tuple]]) -> int:
     loaded_at = demo_rows.timestamps(np.array([int(utc_now().timestamp())]))[0]
     start = demo_rows.timestamps(np.array([int(data.start.timestamp())]))[0]
     written = writer.write(
@@ -78,7 +80,7 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
         "analytics_daily_plans": ["day", "plan_id", "currency", "payments", "revenue_minor_units"],
         "analytics_monthly_plans": ["month", "plan_id", "currency", "payments", "revenue_minor_units"],
     }
-    for table, table_rows in demo_rows.rollup_rows(data).items():
+    for table, table_rows in rollups.items():
         writer.write(table, columns[table], [table_rows])
     return written
 
