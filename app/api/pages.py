@@ -135,7 +135,7 @@ def login_request_code(
         context["error"] = exc.detail
         return render(request, settings, "login.html", context, status_code=429)
     after_commit(session, lambda: _send_code(settings, user.email, code))
-    context.update(step="code", email=address)
+    context.update(step="code", email=address, code_minutes=settings.login_code_ttl_seconds // 60)
     return render(request, settings, "login.html", context)
 
 
@@ -156,7 +156,7 @@ def login_verify(
     except csrf.CsrfError as exc:
         return forbidden_page(request, settings, None, str(exc))
     address = email.strip().lower()
-    context = {"step": "code", "next": target, "email": address, "error": None}
+    context = {"step": "code", "next": target, "email": address, "error": None, "code_minutes": settings.login_code_ttl_seconds // 60}
     try:
         auth_service.hit_rate_limit(
             session, "verify_ip", client_ip(request), settings.rate_limit_verify_ip_per_hour, now=utc_now()

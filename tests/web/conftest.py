@@ -126,15 +126,19 @@ def new_context(browser, base_url: str, viewport: dict = LAPTOP, storage_state=N
     )
 
 
-def login_through_pages(page, base_url: str, email: str, wanted_path: str) -> None:
+def login_through_pages(page, base_url: str, email: str, wanted_path: str, screenshot=None) -> None:
     """Ask for `wanted_path`, get sent to /login, and log in with the emailed code."""
     mailbox = Mailbox(MAIL_DIR)
     sent_before = len(mailbox.messages(email))
     page.goto(wanted_path)
     assert re.search(r"/login\?next=", page.url), page.url
     page.get_by_label("Email address").fill(email)
+    if screenshot:
+        screenshot(page, "login-email-step")
     page.get_by_role("button", name="Email me a code").click()
     page.get_by_label("6-digit code").wait_for()
+    if screenshot:
+        screenshot(page, "login-code-step")
     assert len(mailbox.messages(email)) == sent_before + 1
     page.get_by_label("6-digit code").fill(mailbox.last_code(email))
     page.get_by_role("button", name="Log in").click()

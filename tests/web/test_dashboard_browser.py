@@ -60,7 +60,7 @@ def test_login_returns_to_the_dashboard_and_kpis_equal_the_api(browser, live_ser
     context = new_context(browser, live_server)
     page = context.new_page()
     start, end = day(today, 13), day(today, 0)
-    login_through_pages(page, live_server, "admin@shop.test", f"/admin/analytics?start_date={start}&end_date={end}")
+    login_through_pages(page, live_server, "admin@shop.test", f"/admin/analytics?start_date={start}&end_date={end}", screenshot)
     wait_loaded(page)
 
     api = page.request.get(f"/admin/analytics/overview?start_date={start}&end_date={end}").json()
