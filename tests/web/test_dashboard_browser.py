@@ -6,6 +6,7 @@ import io
 
 import pytest
 from babel.numbers import format_currency
+from playwright.sync_api import expect
 
 from tests.web.conftest import PHONE, login_through_pages, new_context
 from tests.web.seed import day_figures, projection, range_figures
@@ -104,6 +105,14 @@ def test_quick_range_changes_the_url_and_the_numbers(admin_page, today, screensh
     assert admin_page.locator("#daily-table tbody tr").count() == 7
     screenshot(admin_page, "dashboard-quick-range-7-days")
 
+    admin_page.get_by_role("button", name="90 days").click()
+    wait_loaded(admin_page)
+    assert admin_page.url.endswith(f"/admin/analytics?start_date={day(today, 89)}&end_date={day(today, 0)}")
+    assert shown_kpis(admin_page) == expected_kpis(range_figures(89, 0))
+    assert admin_page.locator("#daily-table tbody tr").count() == 90
+    screenshot(admin_page, "dashboard-quick-range-90-days")
+
+    admin_page.go_back()
     admin_page.go_back()
     wait_loaded(admin_page)
     assert admin_page.url.endswith("/admin/analytics")
@@ -236,6 +245,20 @@ def test_an_expired_session_sends_the_dashboard_to_login(admin_page, today):
         f"/login?next=%2Fadmin%2Fanalytics%3Fstart_date%3D{day(today, 6)}%26end_date%3D{day(today, 0)}"
     )
     admin_page.script_errors.clear()  # the refused fetch is logged by Chromium
+
+
+def test_loading_state_is_explicit(admin_page, screenshot):
+    held = []
+    admin_page.route("**/admin/analytics/overview?*", lambda route: held.append(route))
+    admin_page.goto("/admin/analytics")
+    expect(admin_page.locator("#status")).to_have_text("Loading…")
+    assert admin_page.locator("#dashboard").get_attribute("aria-busy") == "true"
+    screenshot(admin_page, "dashboard-loading")
+    assert len(held) == 1
+    held[0].continue_()
+    wait_loaded(admin_page)
+    assert admin_page.locator("#status").inner_text() == ""
+    assert admin_page.locator("[data-kpi]").count() == 5
 
 
 def test_error_and_empty_states_are_explicit(admin_page, today, screenshot):

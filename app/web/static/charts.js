@@ -118,6 +118,7 @@
       marker: { color: TYPE_COLORS[type] },
     }));
     const narrow = element.clientWidth < 520;
+    const highest = Math.max(...series.buckets.flatMap((b) => series.event_types.map((type) => b.counts[type])));
     const layout = {
       ...BASE_LAYOUT,
       // As tall as the revenue chart beside it, so the two cards line up.
@@ -129,7 +130,8 @@
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { ...BASE_LAYOUT.margin, t: 36 },
       xaxis: dateAxis(true),
-      yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef" },
+      // Whole-number ticks: with small counts plotly would put ticks at halves and print each twice.
+      yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef", ...(highest <= 10 ? { dtick: 1 } : {}) },
     };
     const parts = series.event_types.map((type, i) => `${labelOf(type)}: ${fmt.count(totals[i])}`);
     summary.textContent = `${asBars ? "Bar" : "Line"} chart of events per day from ${period}. Totals: ${parts.join(", ")}.`;

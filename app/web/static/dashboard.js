@@ -340,8 +340,9 @@
       // The last chip left on cannot be switched off: an empty filter would mean "all".
       chip.setAttribute("aria-disabled", String(on && chosen.length === 1));
     }
-    if (state.start) $("start-date").value = state.start;
-    if (state.end) $("end-date").value = state.end;
+    // Without dates in the URL the API uses its default range, which ends today.
+    $("start-date").value = state.start || (state.end ? "" : fmt.addDays(today, 1 - config.defaultRangeDays));
+    $("end-date").value = state.end || (state.start ? "" : today);
     ensureOption($("window-days"), state.window, `${state.window} days`);
     ensureOption($("horizon-days"), state.horizon, `${state.horizon} days`);
     fillCurrencySelect();
