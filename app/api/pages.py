@@ -83,13 +83,14 @@ def forbidden_page(request: Request, settings: Settings, user: User | None, mess
     return render(request, settings, "403.html", {"user": user, "message": message}, status_code=403)
 
 
-@router.get("/static/vendor/plotly.min.js")
+@router.api_route("/static/vendor/plotly.min.js", methods=["GET", "HEAD"])
 def plotly_js() -> FileResponse:
     """plotly.js exactly as shipped in the installed `plotly` wheel."""
+    # Pages ask for it with ?v=<plotly version>, so a browser may keep it until the version changes.
     return FileResponse(
         PLOTLY_JS,
         media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"},
     )
 
 

@@ -61,6 +61,7 @@ def test_login_returns_to_next_with_an_httponly_session_cookie(client, mailbox):
     page = client.get(wanted)
     assert page.status_code == 200
     assert "<h1>Funnel analytics</h1>" in page.text
+    assert f'src="/static/vendor/plotly.min.js?v={plotly.__version__}"' in page.text
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert client.get("/auth/me").json()["email"] == "admin@shop.test"
@@ -160,6 +161,7 @@ def test_static_files_and_plotly_from_the_wheel(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.content == wheel_copy.read_bytes()
+    assert client.head("/static/vendor/plotly.min.js").status_code == 200
     for name in ("dashboard.js", "charts.js", "format.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     assert client.get("/static/../api/pages.py").status_code == 404
