@@ -79,3 +79,15 @@ def duckdb_reference(con, today: dt.date, range_days: int) -> dict[str, Callable
         con.execute("SELECT min(occurred_at) FROM events").fetchall()
 
     return {"overview": overview, "timeseries": timeseries, "projections": projections}
+
+
+def sketch_error(session: Session, today: dt.date, range_days: int) -> dict[str, float]:
+    """Relative error of the sketch estimate against COUNT(DISTINCT), per sketched type."""
+    from app.services.unique_users import exact_unique_users, sketched_unique_users
+
+    days = analytics.resolve_range(None, None, default_days=range_days, today=today)
+    types = ["checkout_started", "payment_succeeded", "esim_activated"]
+    exact = exact_unique_users(session, days, types)
+    approx = sketched_unique_users(session, days, types, today=today)
+    session.commit()
+    return {t: approx[t] / exact[t] - 1 for t in types if exact[t]}

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [s for s in sizes if s not in SIZES] + [k for k in kinds if k not in ("sqlite", "mysql", "postgresql")]:
         parser.error(f"unknown size or database: {', '.join(unknown)}")
 
-    reads, loads = [], []
+    reads, loads, accuracy = [], [], []
     for size in sizes:
         loaded_now = None
         for kind in kinds:
@@ -66,11 +66,16 @@ def main(argv: list[str] | None = None) -> int:
                         reads.append({"size": size, "database": kind, "query": name, "range": range_days,
                                       **queries.timed(call, args.repeat)})
                         log(f"  {name} {range_days}d: {reads[-1]['median']:.2f} ms")
+                if kind == kinds[0]:
+                    for range_days in RANGES:
+                        errors = queries.sketch_error(session, today, range_days)
+                        accuracy.append({"size": size, "database": kind, "range": range_days, **errors})
+                        log(f"  sketch error {range_days}d: {errors}")
             engine.dispose()
         if loaded_now:
             reads.extend(_duckdb(size, loaded_now, args))
 
-    results = {"reads": reads, "loads": loads, "writes": [] if args.skip_writes else _writes(kinds, args)}
+    results = {"reads": reads, "loads": loads, "accuracy": accuracy, "writes": [] if args.skip_writes else _writes(kinds, args)}
     print(render(results))
     if args.json:
         with open(args.json, "w") as out:
@@ -131,6 +136,11 @@ def render(results: dict) -> str:
         lines += ["", "| events | database | loaded events | bulk load s | sketch build s |", "|---|---|---:|---:|---:|"]
         for r in results["loads"]:
             lines.append(f"| {r['size']} | {r['database']} | {r['loaded_events']:,} | {r.get('load_seconds', '–')} | {r.get('sketch_seconds', '–')} |")
+    if results.get("accuracy"):
+        lines += ["", "| events | database | range | checkout_started | payment_succeeded | esim_activated |", "|---|---|---:|---:|---:|---:|"]
+        for r in results["accuracy"]:
+            cells = " | ".join(f"{100 * r[t]:+.2f} %" if t in r else "–" for t in ("checkout_started", "payment_succeeded", "esim_activated"))
+            lines.append(f"| {r['size']} | {r['database']} | {r['range']} d | {cells} |")
     if results["writes"]:
         lines += ["", "| database | checkout tx with record_event ms | without ms | added ms | 4 writers tx | tx/s | deadlock/timeout retries | failed |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]

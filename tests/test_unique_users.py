@@ -3,11 +3,14 @@
 import datetime as dt
 import random
 
+import numpy as np
 import pytest
+from datasketch import HyperLogLogPlusPlus
 from sqlalchemy import delete, insert, select
 
 from app.models.analytics import AnalyticsDailySketch, AnalyticsEvent, AnalyticsMonthlySketch, EventType
 from app.models.user import User
+from app.services import hll
 from app.services.analytics import DayRange, record_event
 from app.services.rollups import rebuild_rollups
 from app.services.unique_users import count_unique_users, exact_unique_users
@@ -137,3 +140,16 @@ def test_small_ranges_stay_exact_under_the_threshold(db, settings, monkeypatch):
     assert count_unique_users(db, days, TYPES, counts, today=TODAY) == (distinct_users(events, days), False)
     monkeypatch.setattr(settings, "analytics_exact_distinct_max_events", sum(counts.values()) - 1)
     assert count_unique_users(db, days, TYPES, counts, today=TODAY)[1] is True
+
+
+def test_registers_match_datasketch_and_survive_storage():
+    ids = np.arange(1, 30_001, dtype=np.int64) * 7919
+    reference = HyperLogLogPlusPlus(p=hll.P, hashfunc=lambda user_id: int(hll.hash64(np.array([user_id]))[0]))
+    for user_id in ids[:3000].tolist():
+        reference.update(user_id)
+    assert (hll.registers(ids[:3000]) == reference.reg).all()
+    for n in (0, 1, 3000, 30_000):  # empty, sparse and dense encodings
+        regs = hll.registers(ids[:n])
+        assert (hll.from_bytes(hll.to_bytes(regs)) == regs).all()
+    assert abs(hll.estimate(hll.registers(ids)) - 30_000) <= 0.02 * 30_000
+    assert hll.estimate(hll.merge([hll.registers(ids[:20_000]), hll.registers(ids[10_000:])])) == hll.estimate(hll.registers(ids))

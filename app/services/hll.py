@@ -56,11 +56,21 @@ def merge(many: list[np.ndarray]) -> np.ndarray:
 
 
 def to_bytes(regs: np.ndarray) -> bytes:
+    """Dense (M bytes), or sparse when most registers are 0: indexes (uint16) then ranks (int8)."""
+    filled = np.flatnonzero(regs)
+    # A quiet day fills a few hundred of 16,384 registers: sparse is 3 bytes each.
+    if 3 * len(filled) < M:
+        return filled.astype("<u2").tobytes() + regs[filled].astype(np.int8).tobytes()
     return regs.astype(np.int8).tobytes()
 
 
 def from_bytes(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.int8)
+    if len(blob) == M:
+        return np.frombuffer(blob, dtype=np.int8)
+    count = len(blob) // 3  # 3 * count < M, so a sparse blob is never M bytes long
+    regs = np.zeros(M, dtype=np.int8)
+    regs[np.frombuffer(blob, dtype="<u2", count=count)] = np.frombuffer(blob, dtype=np.int8, offset=2 * count)
+    return regs
 
 
 def estimate(regs: np.ndarray) -> int:
