@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from app.db import build_engine, utc_now
 from app.demo import bulk_load, delete_all, generate
 from app.demo import rows as demo_rows
 from app.demo.generate import PAYMENT_FAILED, DemoData
-from app.models.analytics import AnalyticsEvent
+from app.models.analytics import AnalyticsDailySketch, AnalyticsEvent, AnalyticsMonthlySketch
 from app.services.unique_users import refresh_sketches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,17 @@ def migrate(url: str) -> None:
 def marker_path(url: str) -> Path:
     safe = make_url(url).render_as_string(hide_password=True).replace("/", "_").replace(":", "_").replace("*", "")
     return BENCH_DIR / f"{safe}.json"
+
+
+def rebuild_sketches(engine: Engine, info: dict) -> float:
+    """Drop the cached sketches and build them again; returns seconds."""
+    began = time.perf_counter()
+    now = dt.datetime.fromisoformat(info["now"])
+    with Session(engine) as session, session.begin():
+        session.execute(delete(AnalyticsDailySketch))
+        session.execute(delete(AnalyticsMonthlySketch))
+        refresh_sketches(session, now.date() - dt.timedelta(days=DAYS - 1), now.date(), today=now.date())
+    return time.perf_counter() - began
 
 
 def prepare(url: str, *, events: int, seed: int, reuse: bool, log) -> tuple[Engine, dict]:
