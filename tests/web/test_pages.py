@@ -162,6 +162,6 @@ def test_static_files_and_plotly_from_the_wheel(client):
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.content == wheel_copy.read_bytes()
     assert client.head("/static/vendor/plotly.min.js").status_code == 200
-    for name in ("dashboard.js", "charts.js", "format.js", "style.css"):
+    for name in ("dashboard.js", "panels.js", "charts.js", "format.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     assert client.get("/static/../api/pages.py").status_code == 404
