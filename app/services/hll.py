@@ -48,11 +48,19 @@ def grouped_registers(groups: np.ndarray, user_ids: np.ndarray, group_count: int
     return out.reshape(group_count, M)
 
 
-def merge(many: list[np.ndarray]) -> np.ndarray:
-    """The registers of the union of the sets."""
-    if not many:
-        return np.zeros(M, dtype=np.int8)
-    return np.maximum.reduce(many)
+def union(sketches) -> np.ndarray:
+    """The registers of the union of the sets; each sketch is registers or a stored blob."""
+    registers_ = np.zeros(M, dtype=np.int8)
+    for sketch in sketches:
+        if isinstance(sketch, np.ndarray):
+            np.maximum(registers_, sketch, out=registers_)
+        elif len(sketch) == M:
+            np.maximum(registers_, np.frombuffer(sketch, dtype=np.int8), out=registers_)
+        else:
+            # Sparse blob: fold it in place, without expanding it to M registers first.
+            index, rank = _sparse(sketch)
+            registers_[index] = np.maximum(registers_[index], rank)
+    return registers_
 
 
 def to_bytes(regs: np.ndarray) -> bytes:
@@ -67,10 +75,15 @@ def to_bytes(regs: np.ndarray) -> bytes:
 def from_bytes(blob: bytes) -> np.ndarray:
     if len(blob) == M:
         return np.frombuffer(blob, dtype=np.int8)
-    count = len(blob) // 3  # 3 * count < M, so a sparse blob is never M bytes long
     regs = np.zeros(M, dtype=np.int8)
-    regs[np.frombuffer(blob, dtype="<u2", count=count)] = np.frombuffer(blob, dtype=np.int8, offset=2 * count)
+    index, rank = _sparse(blob)
+    regs[index] = rank
     return regs
+
+
+def _sparse(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    count = len(blob) // 3  # 3 * count < M, so a sparse blob is never M bytes long
+    return np.frombuffer(blob, dtype="<u2", count=count), np.frombuffer(blob, dtype=np.int8, offset=2 * count)
 
 
 def estimate(regs: np.ndarray) -> int:

@@ -60,24 +60,15 @@ def sketched_unique_users(session: Session, days, event_types: list[str], *, tod
     if not event_types:
         return {}
     months = _closed_months(days.start, days.end, today)
-    per_type: dict[str, list[np.ndarray]] = defaultdict(list)
-    monthly = _monthly_registers(session, months, event_types, _month_counts(session, months, event_types))
-    for (_, event_type), regs in monthly.items():
+    month_counts, counts = _range_counts(session, days.start, days.end, months, event_types)
+    per_type: dict[str, list[np.ndarray | bytes]] = defaultdict(list)
+    for (_, event_type), regs in _monthly_registers(session, months, event_types, month_counts).items():
         per_type[event_type].append(regs)
-    # Edge days: before the first whole month and after the last one (all days without one).
-    if months:
-        segments = [(days.start, months[0] - dt.timedelta(days=1)), (_next_month(months[-1]), days.end)]
-    else:
-        segments = [(days.start, days.end)]
-    counts: dict[tuple[dt.date, str], int] = {}
-    edge_days: list[dt.date] = []
-    for first, last in segments:
-        if first <= last:
-            counts.update(_daily_counts(session, first, last, event_types))
-            edge_days += [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    covered = set(months)
+    edge_days = [d for d in days.each_day() if d.replace(day=1) not in covered]
     for (_, event_type), regs in _daily_registers(session, edge_days, event_types, counts).items():
         per_type[event_type].append(regs)
-    return {t: hll.estimate(hll.merge(per_type[t])) for t in event_types}
+    return {t: hll.estimate(hll.union(per_type[t])) for t in event_types}
 
 
 def refresh_sketches(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> None:
@@ -100,6 +91,30 @@ def _daily_counts(session: Session, start: dt.date, end: dt.date, types: list[st
         .group_by(t.day, t.event_type)
     ).all()
     return {(_as_date(day), event_type): int(n) for day, event_type, n in rows if n}
+
+
+def _range_counts(session: Session, start: dt.date, end: dt.date, months: list[dt.date], types: list[str]):
+    """Events per (closed month, type) and per (other day, type), in one query (one round trip)."""
+    if not months:
+        return {}, _daily_counts(session, start, end, types)
+    t = AnalyticsDailyTotal
+    month_ends = [_next_month(m) for m in months]
+    bucket = case((t.day < months[0], -1), *((t.day < e, i) for i, e in enumerate(month_ends)), else_=-1)
+    edge_day = case((bucket == -1, t.day), else_=None)
+    rows = session.connection().execute(
+        select(bucket, edge_day, t.event_type, func.sum(t.event_count))
+        .where(t.day >= start, t.day <= end, t.event_type.in_(types))
+        .group_by(bucket, edge_day, t.event_type)
+    ).all()
+    month_counts, day_counts = {}, {}
+    for index, day, event_type, n in rows:
+        if not n:
+            continue
+        if int(index) >= 0:
+            month_counts[(months[int(index)], event_type)] = int(n)
+        else:
+            day_counts[(_as_date(day), event_type)] = int(n)
+    return month_counts, day_counts
 
 
 def _month_counts(session: Session, months: list[dt.date], types: list[str]) -> dict[tuple[dt.date, str], int]:
@@ -128,7 +143,7 @@ def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date
     return months
 
 
-def _monthly_registers(session, months, types, expected) -> dict[tuple[dt.date, str], np.ndarray]:
+def _monthly_registers(session, months, types, expected) -> dict[tuple[dt.date, str], np.ndarray | bytes]:
     if not expected:
         return {}
     s = AnalyticsMonthlySketch
@@ -138,25 +153,25 @@ def _monthly_registers(session, months, types, expected) -> dict[tuple[dt.date, 
             select(s.month, s.event_type, s.event_count, s.registers).where(s.month.in_(months), s.event_type.in_(types))
         )
     }
-    result = {key: hll.from_bytes(stored[key][1]) for key, n in expected.items() if key in stored and stored[key][0] == n}
+    result = {key: stored[key][1] for key, n in expected.items() if key in stored and stored[key][0] == n}
     stale = [key for key in expected if key not in result]
     if stale:
         stale_months = sorted({month for month, _ in stale})
         stale_types = sorted({t for _, t in stale})
-        parts: dict[tuple[dt.date, str], list[np.ndarray]] = defaultdict(list)
+        parts: dict[tuple[dt.date, str], list[np.ndarray | bytes]] = defaultdict(list)
         for month in stale_months:
             last = _next_month(month) - dt.timedelta(days=1)
             month_days = [month + dt.timedelta(days=i) for i in range(last.day)]
             counts = _daily_counts(session, month, last, stale_types)
             for (day, event_type), regs in _daily_registers(session, month_days, stale_types, counts).items():
                 parts[(month, event_type)].append(regs)
-        built = {key: (expected[key], hll.merge(parts[key])) for key in stale}
+        built = {key: (expected[key], hll.union(parts[key])) for key in stale}
         _store_many(session, s, s.month, built)
         result.update({key: regs for key, (_, regs) in built.items()})
     return result
 
 
-def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], np.ndarray]:
+def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], np.ndarray | bytes]:
     wanted = {(d, t): counts[(d, t)] for d in days for t in types if counts.get((d, t))}
     if not wanted:
         return {}
@@ -173,7 +188,7 @@ def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], 
     for day, event_type, n, blob in stored:
         key = (_as_date(day), event_type)
         if wanted.get(key) == n:
-            result[key] = hll.from_bytes(blob)
+            result[key] = blob
     stale: dict[dt.date, list[str]] = defaultdict(list)
     for day, event_type in wanted.keys() - result.keys():
         stale[day].append(event_type)
