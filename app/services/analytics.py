@@ -153,7 +153,8 @@ def _daily_pivot(session: Session, days: DayRange, types: list[str]) -> tuple[li
 
 def _totals(session: Session, days: DayRange) -> tuple[dict[str, int], dict[str, int]]:
     t = AnalyticsDailyTotal
-    rows = session.execute(
+    # Rollup rows are written by Core upserts, never pending in the session: no autoflush needed.
+    rows = session.connection().execute(
         select(t.event_type, t.currency, func.sum(t.event_count), func.sum(t.revenue_minor_units))
         .where(t.day >= days.start, t.day <= days.end)
         .group_by(t.event_type, t.currency)
