@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from tests.hardening.conftest import Shop, build_shop
 from tests.hardening.faults import FaultInjector, Snapshot, deadlock, inject
-from tests.helpers import auth, post_webhook, sign, stripe_event
+from tests.helpers import post_webhook, sign, stripe_event
 
 _serial = itertools.count(1)
 

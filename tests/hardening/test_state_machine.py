@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import hypothesis
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
