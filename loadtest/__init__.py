@@ -1,0 +1,1 @@
+"""A bounded load test on loopback: `python -m loadtest` (see __main__.py)."""
