@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from schemathesis.core import NotSet
 
+from app.config import get_settings
 from app.db import utc_now
 from app.main import app
 from app.models.user import AuthSession, User
@@ -52,6 +53,17 @@ FUZZ_SETTINGS = hypothesis.settings(
     suppress_health_check=list(hypothesis.HealthCheck),
     database=None,
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_mailbox(live_shop, tmp_path_factory):
+    """The fuzzer's login emails (e.g. to the schema's example u1@shop.test) go to a folder of their own,
+    so tests that count the messages an address received are not disturbed."""
+    settings = get_settings()
+    shared = settings.email_file_dir
+    settings.email_file_dir = str(tmp_path_factory.mktemp("fuzz-mail"))
+    yield
+    settings.email_file_dir = shared
 
 
 @pytest.fixture(scope="module")
