@@ -280,7 +280,10 @@ def _as_date(value) -> dt.date:
 
 
 def first_event_day(session: Session) -> dt.date | None:
-    value = session.scalar(select(func.min(AnalyticsDailyTotal.day)).where(AnalyticsDailyTotal.event_count > 0))
+    t = AnalyticsDailyTotal
+    # ORDER BY the key's first column + LIMIT 1 stops at the first row; MIN() with this
+    # WHERE makes MariaDB scan the whole table.
+    value = session.connection().scalar(select(t.day).where(t.event_count > 0).order_by(t.day).limit(1))
     return _as_date(value) if value is not None else None
 
 
@@ -289,26 +292,24 @@ def projections(session: Session, *, window_days: int, horizon_days: int, curren
     history_range = DayRange(as_of - dt.timedelta(days=window_days), as_of - dt.timedelta(days=1))
     earlier_range = history_range.previous()
     t = AnalyticsDailyTotal
-    rows = session.execute(
-        select(t.day, t.event_type, func.sum(t.event_count), func.sum(t.revenue_minor_units))
-        .where(
-            t.day >= earlier_range.start,
-            t.day <= history_range.end,
-            or_(
-                t.event_type == EventType.USER_SIGNUP,
-                and_(t.event_type == EventType.PAYMENT_SUCCEEDED, t.currency == currency),
-            ),
+    is_signup = t.event_type == EventType.USER_SIGNUP
+    is_revenue = and_(t.event_type == EventType.PAYMENT_SUCCEEDED, t.currency == currency)
+    # One row per day (signups, revenue) through Core: what MariaDB's driver decodes is the cost here.
+    rows = session.connection().execute(
+        select(
+            t.day,
+            func.sum(case((is_signup, t.event_count), else_=0)),
+            func.sum(case((is_revenue, t.revenue_minor_units), else_=0)),
         )
-        .group_by(t.day, t.event_type)
+        .where(t.day >= earlier_range.start, t.day <= history_range.end, or_(is_signup, is_revenue))
+        .group_by(t.day)
     ).all()
     revenue_by_day: dict[dt.date, int] = {}
     signups_by_day: dict[dt.date, int] = {}
-    for day, event_type, count, amount in rows:
+    for day, signups, amount in rows:
         day = _as_date(day)
-        if event_type == EventType.USER_SIGNUP:
-            signups_by_day[day] = int(count)
-        else:
-            revenue_by_day[day] = int(amount)
+        signups_by_day[day] = int(signups)
+        revenue_by_day[day] = int(amount)
     history = [
         {"date": d.isoformat(), "revenue_minor_units": revenue_by_day.get(d, 0), "signups": signups_by_day.get(d, 0)}
         for d in history_range.each_day()
