@@ -26,5 +26,8 @@ test: install
 bench: install
 	$(PY) -m bench.run
 
+load: install
+	$(PY) -m loadtest
+
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache
