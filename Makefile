@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+# Without a .env file or ADMIN_EMAILS in the environment, make run makes admin@shop.test
+# an admin, so the dashboard can be opened straight away.
+ifeq ($(wildcard .env),)
+run: export ADMIN_EMAILS ?= admin@shop.test
+endif
 run: install
 	$(PY) -m app migrate
 	$(PY) -m app demo-data --if-empty

@@ -42,6 +42,9 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.services.demo import admin_hint
+
+    print(admin_hint().replace("http://127.0.0.1:8000", f"http://{args.host}:{args.port}"), flush=True)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, reload=args.reload)
     return 0
 
