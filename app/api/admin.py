@@ -3,9 +3,10 @@
 import csv
 import datetime as dt
 import io
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.api.deps import DB, AdminUser, AppSettings
@@ -71,42 +72,46 @@ def parse_event_types(*lists: list[str] | None) -> list[str] | None:
     return [t for t in EVENT_TYPE_VALUES if t in chosen] or None
 
 
-def day_range(start_date: str | None, end_date: str | None, settings) -> analytics.DayRange:
-    start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
-    if start and end and start > end:
-        raise InvalidInput(f"start_date {start} is after end_date {end}")
-    return analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
+@dataclass(frozen=True)
+class RangeQuery:
+    """The parameters every range report shares, parsed and checked."""
+
+    days: analytics.DayRange
+    event_types: list[str] | None
 
 
-@router.get("/overview")
-def overview(
-    session: DB,
-    admin: AdminUser,
+def range_query(
     settings: AppSettings,
     start_date: DateParam = None,
     end_date: DateParam = None,
     event_types: EventTypesParam = None,
     event_types_brackets: BracketEventTypesParam = None,
-) -> dict:
+) -> RangeQuery:
+    start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
+    if start and end and start > end:
+        raise InvalidInput(f"start_date {start} is after end_date {end}")
+    days = analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
+    return RangeQuery(days, parse_event_types(event_types, event_types_brackets))
+
+
+Range = Annotated[RangeQuery, Depends(range_query)]
+
+
+@router.get("/overview")
+def overview(session: DB, admin: AdminUser, query: Range) -> dict:
     """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
-    types = parse_event_types(event_types, event_types_brackets)
-    return analytics.overview(session, day_range(start_date, end_date, settings), types)
+    return analytics.overview(session, query.days, query.event_types)
 
 
 @router.get("/timeseries", responses={200: {"content": {"text/csv": {}}}})
 def timeseries(
     session: DB,
     admin: AdminUser,
-    settings: AppSettings,
-    start_date: DateParam = None,
-    end_date: DateParam = None,
-    event_types: EventTypesParam = None,
-    event_types_brackets: BracketEventTypesParam = None,
+    query: Range,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ):
     """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
-    types = parse_event_types(event_types, event_types_brackets)
-    body = analytics.timeseries(session, day_range(start_date, end_date, settings), types)
+    body = analytics.timeseries(session, query.days, query.event_types)
     if format == "csv":
         filename = f"funnel-{body['start_date']}-to-{body['end_date']}.csv"
         return Response(
