@@ -238,3 +238,21 @@ def test_out_of_stock_is_409_and_the_order_stays_paid(client, db, shop):
     assert "No eSIM profile left" in last.json()["detail"]
     assert status_of(client, shop, orders[2]) == "paid"
     assert events(db, "esim_activated") == 2
+
+
+def test_cookie_authenticated_changes_from_another_site_are_refused(client, db, shop, mailbox):
+    client.post("/auth/request-code", json={"email": "cookie@shop.test"})
+    client.post("/auth/verify-code", json={"email": "cookie@shop.test", "code": mailbox.last_code("cookie@shop.test")})
+    body = {"plan_id": shop["plan"].id}
+    refused = client.post("/orders", json=body, headers={"Origin": "http://evil.test"})
+    assert refused.status_code == 403 and "Cross-site" in refused.json()["detail"]
+    assert client.post("/orders", json=body, headers={"Referer": "http://evil.test/page"}).status_code == 403
+    assert client.post("/auth/logout", headers={"Origin": "null"}).status_code == 403
+    assert events(db, "checkout_started") == 0
+    assert client.post("/orders", json=body, headers={"Origin": "http://testserver"}).status_code == 201
+    assert client.post("/orders", json=body, headers={"Origin": "http://shop.test"}).status_code == 201  # CORS_ORIGINS
+    assert client.post("/orders", json=body).status_code == 201  # no Origin: not a browser's cross-site request
+    assert client.get("/auth/me", headers={"Origin": "http://evil.test"}).status_code == 200  # reads are not changes
+    client.cookies.clear()
+    assert client.post("/orders", json=body, headers={**shop["headers"], "Origin": "http://evil.test"}).status_code == 201
+    assert events(db, "checkout_started") == 4

@@ -12,8 +12,10 @@ from app.db import get_sessionmaker
 from app.errors import Forbidden, Unauthorized
 from app.models.user import User
 from app.services.auth import user_for_token
+from app.web import csrf
 
 SESSION_COOKIE = "shop_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_db() -> Iterator[Session]:
@@ -62,10 +64,18 @@ cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description=
 def optional_user(
     request: Request,
     session: DB,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    settings: AppSettings,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> User | None:
     token = request_token(request)
+    if token and bearer is None and request.method not in SAFE_METHODS:
+        # The cookie rides along on requests other sites make the browser send: a
+        # state change on cookie auth must come from this site or a configured origin.
+        try:
+            csrf.check_origin(request, settings.cors_origin_list)
+        except csrf.CsrfError:
+            raise Forbidden("Cross-site request refused; send it from this site or with a bearer token") from None
     return user_for_token(session, token) if token else None
 
 
