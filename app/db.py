@@ -1,7 +1,6 @@
 """Engine, sessions, the declarative Base and the UTC datetime column type."""
 
 import datetime as dt
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,8 +104,3 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
-
-def session_scope() -> Iterator[Session]:
-    """A session for one unit of work outside a request (CLI, scripts)."""
-    with get_sessionmaker()() as session:
-        yield session

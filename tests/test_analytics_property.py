@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note_case
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
@@ -262,11 +263,11 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
     expected = expected_projection(events, as_of, window, horizon, currency)
     assert projection.json() == expected
     # Shown by --hypothesis-show-statistics: how often each branch was exercised.
-    event(f"clamped={clamped}")
-    event(f"top plans: {len(overview.json()['top_plans'])}")
-    event(f"projection note={expected['note']}; growth={'null' if expected['growth_rate'] is None else 'value'}")
+    note_case(f"clamped={clamped}")
+    note_case(f"top plans: {len(overview.json()['top_plans'])}")
+    note_case(f"projection note={expected['note']}; growth={'null' if expected['growth_rate'] is None else 'value'}")
     history_revenue = sum(h["revenue_minor_units"] for h in expected["history"])
-    event(f"mean revenue ends in .5: {expected['note'] is None and (2 * history_revenue) % (2 * window) == window}")
+    note_case(f"mean revenue ends in .5: {expected['note'] is None and (2 * history_revenue) % (2 * window) == window}")
 
 
 offsets = st.builds(dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59), max_value=dt.timedelta(hours=23, minutes=59)))

@@ -120,7 +120,7 @@ def test_failure_after_record_event_leaves_neither_rows_nor_event(shop, engine, 
     written = []
 
     def service_then_failure(session, *args, **kwargs):
-        result = real_service(session, *args, **kwargs)
+        real_service(session, *args, **kwargs)
         session.flush()  # the event row and its rollup increments are in the database now
         written.append(session.scalar(select(func.count()).select_from(AnalyticsEvent).where(AnalyticsEvent.event_type == event_type)))
         raise Boom(flow)

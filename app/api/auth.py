@@ -6,7 +6,6 @@ from fastapi.responses import JSONResponse
 from app.api.deps import DB, SESSION_COOKIE, AppSettings, CurrentUser, after_commit, request_token
 from app.api.responses import error_responses
 from app.config import Settings
-from app.db import utc_now
 from app.errors import TooManyRequests
 from app.schemas.auth import MessageOut, RequestCodeIn, TokenOut, UserOut, VerifyCodeIn
 from app.services import auth as auth_service
@@ -25,11 +24,12 @@ def client_ip(request: Request) -> str:
 def request_code(body: RequestCodeIn, request: Request, session: DB, settings: AppSettings) -> MessageOut:
     """Email a 6-digit login code; creates the account (and its signup event) on first use."""
     user, code = auth_service.request_code(session, settings, body.email, client_ip(request))
-    after_commit(session, lambda: _send_code(settings, user.email, code))
+    after_commit(session, lambda: send_login_code(settings, user.email, code))
     return MessageOut(detail=CODE_SENT)
 
 
-def _send_code(settings: Settings, email: str, code: str) -> None:
+def send_login_code(settings: Settings, email: str, code: str) -> None:
+    """The login-code email (the API and the login page send the same one)."""
     minutes = settings.login_code_ttl_seconds // 60
     send_email(
         settings,
@@ -42,10 +42,7 @@ def _send_code(settings: Settings, email: str, code: str) -> None:
 @router.post("/verify-code", response_model=TokenOut, responses=error_responses(400, 413, 422, 429))
 def verify_code(body: VerifyCodeIn, request: Request, response: Response, session: DB, settings: AppSettings):
     """Exchange a valid code for a session token (also set as an HttpOnly cookie)."""
-    auth_service.hit_rate_limit(
-        session, "verify_ip", client_ip(request), settings.rate_limit_verify_ip_per_hour, now=utc_now()
-    )
-    result = auth_service.verify_code(session, settings, body.email, body.code.strip())
+    result = auth_service.verify_code(session, settings, body.email, body.code.strip(), client_ip(request))
     if result.too_many:
         raise TooManyRequests(result.error, retry_after=settings.login_code_ttl_seconds)
     if result.error:

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from app.api.auth import _send_code, client_ip, set_session_cookie
+from app.api.auth import client_ip, send_login_code, set_session_cookie
 from app.api.deps import DB, SESSION_COOKIE, AppSettings, after_commit, optional_user, request_token
 from app.config import Settings
 from app.db import utc_now
@@ -99,6 +99,15 @@ def home() -> RedirectResponse:
     return RedirectResponse(DEFAULT_NEXT, status_code=303)
 
 
+def csrf_refusal(request: Request, settings: Settings, csrf_token: str) -> Response | None:
+    """The 403 page for a form that did not come from this site, or None when it did."""
+    try:
+        csrf.check(request, settings.secret_key, csrf_token)
+    except csrf.CsrfError as exc:
+        return forbidden_page(request, settings, None, str(exc))
+    return None
+
+
 @router.get("/login")
 def login_page(request: Request, settings: AppSettings, user: OptionalUser, next: str | None = None) -> Response:
     """Step 1 of login: ask for the email address."""
@@ -119,10 +128,8 @@ def login_request_code(
 ) -> Response:
     """Step 2 of login: email a code, then ask for it."""
     target = safe_next(next)
-    try:
-        csrf.check(request, settings.secret_key, csrf_token)
-    except csrf.CsrfError as exc:
-        return forbidden_page(request, settings, None, str(exc))
+    if refused := csrf_refusal(request, settings, csrf_token):
+        return refused
     context = {"step": "email", "next": target, "email": email.strip(), "error": None}
     try:
         address = RequestCodeIn(email=email).email
@@ -135,7 +142,7 @@ def login_request_code(
         # The counters must still be committed, so the error is rendered, not raised.
         context["error"] = exc.detail
         return render(request, settings, "login.html", context, status_code=429)
-    after_commit(session, lambda: _send_code(settings, user.email, code))
+    after_commit(session, lambda: send_login_code(settings, user.email, code))
     context.update(step="code", email=address, code_minutes=settings.login_code_ttl_seconds // 60)
     return render(request, settings, "login.html", context)
 
@@ -152,20 +159,15 @@ def login_verify(
 ) -> Response:
     """Step 3 of login: check the code, set the session cookie and go back to `next`."""
     target = safe_next(next)
-    try:
-        csrf.check(request, settings.secret_key, csrf_token)
-    except csrf.CsrfError as exc:
-        return forbidden_page(request, settings, None, str(exc))
+    if refused := csrf_refusal(request, settings, csrf_token):
+        return refused
     address = email.strip().lower()
     context = {"step": "code", "next": target, "email": address, "error": None, "code_minutes": settings.login_code_ttl_seconds // 60}
     try:
-        auth_service.hit_rate_limit(
-            session, "verify_ip", client_ip(request), settings.rate_limit_verify_ip_per_hour, now=utc_now()
-        )
+        result = auth_service.verify_code(session, settings, address, code.strip(), client_ip(request))
     except TooManyRequests as exc:
         context["error"] = exc.detail
         return render(request, settings, "login.html", context, status_code=429)
-    result = auth_service.verify_code(session, settings, address, code.strip())
     if result.error:
         context["error"] = result.error + ("." if result.too_many else ". Check the email and try again.")
         if result.too_many:
@@ -184,10 +186,8 @@ def logout(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """End this browser's session and go to the login page."""
-    try:
-        csrf.check(request, settings.secret_key, csrf_token)
-    except csrf.CsrfError as exc:
-        return forbidden_page(request, settings, None, str(exc))
+    if refused := csrf_refusal(request, settings, csrf_token):
+        return refused
     token = request_token(request)
     if token:
         auth_service.revoke_token(session, token)

@@ -47,7 +47,7 @@ def replay(session: Session, data: DemoData, *, show_progress: bool = True) -> N
         elif kind == CHECKOUT:
             create_order(session, session.get(User, int(data.order_user[entity - 1])), plans[int(data.order_plan[entity - 1])].id, now=now)
         elif kind == PAYMENT_FAILED or (kind == PAID and retried[entity - 1]):
-            order = _with_intent(session, entity)
+            _with_intent(session, entity)
             plan = data.plans[int(data.order_plan[entity - 1])]
             _, _, payload = demo_rows.webhook_payload(entity, kind, plan.price_minor_units, plan.currency)
             handle_webhook_event(session, payload, provider="sandbox", now=now)

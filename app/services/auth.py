@@ -105,9 +105,12 @@ class VerifyResult:
     too_many: bool = False
 
 
-def verify_code(session: Session, settings: Settings, email: str, code: str, *, now: dt.datetime | None = None) -> VerifyResult:
-    """Check a code; on success consume it (once, even under racing requests) and open a session."""
+def verify_code(
+    session: Session, settings: Settings, email: str, code: str, client_ip: str, *, now: dt.datetime | None = None
+) -> VerifyResult:
+    """Check a code (429 past the per-IP limit); on success consume it (once, even under racing requests) and open a session."""
     now = now or utc_now()
+    hit_rate_limit(session, "verify_ip", client_ip, settings.rate_limit_verify_ip_per_hour, now=now)
     invalid = VerifyResult(error="Invalid or expired code")
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
