@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     analytics_default_range_days: int = Field(30, ge=1, le=365)
     analytics_projection_window_days: int = Field(14, ge=3, le=90)
     analytics_projection_horizon_days: int = Field(7, ge=1, le=30)
+    # Complete days before as_of that the seasonal methods and the backtest may use.
+    analytics_forecast_training_days: int = Field(365, ge=28, le=730)
     # Above this many raw events in a range, unique users come from daily
     # HyperLogLog sketches instead of an exact COUNT(DISTINCT).
     analytics_exact_distinct_max_events: int = Field(200_000, ge=0)

@@ -85,3 +85,17 @@ def valid_iccid(body: str) -> str:
                 value -= 9
         total += value
     return body + str((10 - total % 10) % 10)
+
+
+CONTRACT_PROJECTION_KEYS = (
+    "method", "window_days", "horizon_days", "currency", "as_of", "history", "forecast",
+    "projected_revenue_minor_units", "projected_signups", "growth_rate", "note",
+)
+
+
+def contract_part(body: dict) -> dict:
+    """The projection as CONTRACT.md first listed it: what existing clients read."""
+    part = {key: body[key] for key in CONTRACT_PROJECTION_KEYS}
+    for key in ("history", "forecast"):
+        part[key] = [{k: row[k] for k in ("date", "revenue_minor_units", "signups")} for row in body[key]]
+    return part

@@ -14,7 +14,7 @@ from app.services import analytics
 from app.services.analytics import record_event
 from app.services.auth import token_hash
 from tests.factories import create_order, create_plan, create_user
-from tests.helpers import auth, login
+from tests.helpers import auth, contract_part, login
 
 ENDPOINTS = ["/admin/analytics/overview", "/admin/analytics/timeseries", "/admin/analytics/projections"]
 ALL_TYPES = ["user_signup", "checkout_started", "payment_succeeded", "esim_activated"]
@@ -447,9 +447,15 @@ def day_rows(start: str, values: list[tuple[int, float]]) -> list[dict]:
     ]
 
 
+def get_projection(client, headers, query: str) -> dict:
+    response = client.get(f"{ENDPOINTS[2]}?{query}", headers=headers)
+    assert response.status_code == 200, response.text
+    return contract_part(response.json())
+
+
 def test_projection_moving_average(client, admin_headers, may):
     query = "as_of=2025-05-10&window_days=4&horizon_days=3&currency=usd"
-    body = client.get(f"{ENDPOINTS[2]}?{query}", headers=admin_headers).json()
+    body = get_projection(client, admin_headers, query)
     # history revenue 1000+0+1001+1 = 2002 → mean 500.5 → 501 (half up); signups 3/4.
     assert body == {
         "method": "moving_average",
@@ -467,29 +473,41 @@ def test_projection_moving_average(client, admin_headers, may):
 
 
 def test_projection_in_another_currency_without_earlier_revenue(client, admin_headers, may):
-    body = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-10&window_days=4&horizon_days=1&currency=EUR", headers=admin_headers).json()
+    body = get_projection(client, admin_headers, "as_of=2025-05-10&window_days=4&horizon_days=1&currency=EUR")
     assert body["history"] == day_rows("2025-05-06", [(0, 2), (9999, 0), (0, 0), (0, 1)])
     assert body["forecast"] == day_rows("2025-05-10", [(2500, 0.75)])  # 2499.75 rounds to 2500
     assert body["growth_rate"] is None  # no EUR revenue in the earlier window
 
 
-def test_growth_is_null_when_the_earlier_window_starts_before_the_first_event(client, admin_headers, may):
-    body = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-10&window_days=5&horizon_days=2", headers=admin_headers).json()
+def test_growth_compares_with_the_earlier_days_since_the_first_event(client, admin_headers, may):
+    response = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-10&window_days=5&horizon_days=2", headers=admin_headers).json()
+    body = contract_part(response)
     # history 05-05..05-09 holds 1001+1000+1001+1 = 3003 → 600.6 → 601; signups 3/5.
     assert body["forecast"] == day_rows("2025-05-10", [(601, 0.6)] * 2)
     assert (body["projected_revenue_minor_units"], body["projected_signups"]) == (1202, 1.2)
-    assert body["growth_rate"] is None  # the earlier window 04-30..05-04 starts before 05-01
+    # The earlier window 04-30..05-04 starts a day before the first event (05-01): it used to
+    # give null ("no revenue before", the review's 90-day bug). Now the 4 days 05-01..05-04
+    # (1000 on 05-03) are the comparison: 3003/5 per day against 1000/4 per day.
+    assert body["growth_rate"] == 3003 * 4 / (1000 * 5) - 1
+    assert response["growth_rate_compares"] == {
+        "current": {"start": "2025-05-05", "end": "2025-05-09", "days": 5},
+        "previous": {"start": "2025-05-01", "end": "2025-05-04", "days": 4},
+    }
     at_first_event = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-09&window_days=4&horizon_days=1", headers=admin_headers).json()
-    # earlier window 05-01..05-04 starts on the first event's day: 2001 before, 3002 now.
+    # earlier window 05-01..05-04 starts on the first event's day: 1000 before, 3002 now.
     assert at_first_event["growth_rate"] == 3002 / 1000 - 1
+    assert at_first_event["growth_rate_compares"]["previous"] == {"start": "2025-05-01", "end": "2025-05-04", "days": 4}
+    before_any = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-04&window_days=3&horizon_days=1", headers=admin_headers).json()
+    # history 05-01..05-03; the earlier days 04-28..04-30 are all before the first event.
+    assert (before_any["growth_rate"], before_any["growth_rate_compares"]) == (None, None)
 
 
 def test_projection_without_enough_data(client, admin_headers, may):
-    body = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-04&window_days=5&horizon_days=2", headers=admin_headers).json()
+    body = get_projection(client, admin_headers, "as_of=2025-05-04&window_days=5&horizon_days=2")
     assert body["history"] == day_rows("2025-04-29", [(0, 0), (0, 0), (0, 1), (0, 0), (1000, 0)])
     assert (body["forecast"], body["projected_revenue_minor_units"], body["projected_signups"]) == ([], 0, 0)
     assert (body["note"], body["growth_rate"]) == ("Not enough data", None)
-    just_enough = client.get(f"{ENDPOINTS[2]}?as_of=2025-05-04&window_days=3&horizon_days=1", headers=admin_headers).json()
+    just_enough = get_projection(client, admin_headers, "as_of=2025-05-04&window_days=3&horizon_days=1")
     assert just_enough["note"] is None and just_enough["forecast"] == day_rows("2025-05-04", [(333, 1 / 3)])
 
 
@@ -498,7 +516,7 @@ def test_projection_defaults_from_settings(client, admin_headers, may, settings,
     monkeypatch.setattr(settings, "analytics_projection_window_days", 4)
     monkeypatch.setattr(settings, "analytics_projection_horizon_days", 2)
     monkeypatch.setattr(settings, "default_currency", "EUR")
-    body = client.get(ENDPOINTS[2], headers=admin_headers).json()
+    body = contract_part(client.get(ENDPOINTS[2], headers=admin_headers).json())
     assert (body["as_of"], body["window_days"], body["horizon_days"], body["currency"]) == ("2025-05-10", 4, 2, "EUR")
     assert body["forecast"] == day_rows("2025-05-10", [(2500, 0.75)] * 2)
     # 23:30 at UTC-2 on 05-09 is 05-10 in UTC.

@@ -4,7 +4,7 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
-from app.services import analytics
+from app.services import analytics, projections as projection_service
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
@@ -147,12 +147,19 @@ def projections(
     horizon_days: Annotated[int | None, Query(ge=1, le=30)] = None,
     currency: Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")] = None,
     as_of: DateParam = None,
+    method: Annotated[Literal["moving_average", "seasonal_naive", "ets", "auto"], Query()] = "moving_average",
+    level: Annotated[int, Query(ge=50, le=95, description="interval coverage in percent")] = 80,
 ) -> dict:
-    """Moving-average forecast of revenue and signups."""
-    return analytics.projections(
+    """Forecast of revenue, signups and payments with intervals and a backtest (default: moving average)."""
+    today = utc_now().date()
+    return projection_service.projections(
         session,
         window_days=window_days or settings.analytics_projection_window_days,
         horizon_days=horizon_days or settings.analytics_projection_horizon_days,
         currency=(currency or settings.default_currency).upper(),
-        as_of=parse_day(as_of, "as_of") or utc_now().date(),
+        as_of=parse_day(as_of, "as_of") or today,
+        today=today,
+        method=method,
+        level=level,
+        training_days=settings.analytics_forecast_training_days,
     )

@@ -7,7 +7,6 @@ rollup rows instead of millions of events, and still equals the raw events exact
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, union_all
@@ -285,62 +284,3 @@ def first_event_day(session: Session) -> dt.date | None:
     # WHERE makes MariaDB scan the whole table.
     value = session.connection().scalar(select(t.day).where(t.event_count > 0).order_by(t.day).limit(1))
     return _as_date(value) if value is not None else None
-
-
-def projections(session: Session, *, window_days: int, horizon_days: int, currency: str, as_of: dt.date) -> dict:
-    """Moving-average forecast of revenue (in one currency) and signups."""
-    history_range = DayRange(as_of - dt.timedelta(days=window_days), as_of - dt.timedelta(days=1))
-    earlier_range = history_range.previous()
-    t = AnalyticsDailyTotal
-    is_signup = t.event_type == EventType.USER_SIGNUP
-    is_revenue = and_(t.event_type == EventType.PAYMENT_SUCCEEDED, t.currency == currency)
-    # One row per day (signups, revenue) through Core: what MariaDB's driver decodes is the cost here.
-    rows = session.connection().execute(
-        select(
-            t.day,
-            func.sum(case((is_signup, t.event_count), else_=0)),
-            func.sum(case((is_revenue, t.revenue_minor_units), else_=0)),
-        )
-        .where(t.day >= earlier_range.start, t.day <= history_range.end, or_(is_signup, is_revenue))
-        .group_by(t.day)
-    ).all()
-    revenue_by_day: dict[dt.date, int] = {}
-    signups_by_day: dict[dt.date, int] = {}
-    for day, signups, amount in rows:
-        day = _as_date(day)
-        signups_by_day[day] = int(signups)
-        revenue_by_day[day] = int(amount)
-    history = [
-        {"date": d.isoformat(), "revenue_minor_units": revenue_by_day.get(d, 0), "signups": signups_by_day.get(d, 0)}
-        for d in history_range.each_day()
-    ]
-    body = {
-        "method": "moving_average",
-        "window_days": window_days,
-        "horizon_days": horizon_days,
-        "currency": currency,
-        "as_of": as_of.isoformat(),
-        "history": history,
-        "forecast": [],
-        "projected_revenue_minor_units": 0,
-        "projected_signups": 0,
-        "growth_rate": None,
-        "note": None,
-    }
-    first_day = first_event_day(session)
-    if first_day is None or first_day > history_range.start:
-        body["note"] = "Not enough data"
-        return body
-    history_revenue = sum(h["revenue_minor_units"] for h in history)
-    mean_revenue = int((Decimal(history_revenue) / window_days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    mean_signups = sum(h["signups"] for h in history) / window_days
-    forecast_days = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
-    body["forecast"] = [
-        {"date": d.isoformat(), "revenue_minor_units": mean_revenue, "signups": mean_signups} for d in forecast_days
-    ]
-    body["projected_revenue_minor_units"] = sum(f["revenue_minor_units"] for f in body["forecast"])
-    body["projected_signups"] = sum(f["signups"] for f in body["forecast"])
-    earlier_revenue = sum(revenue_by_day.get(d, 0) for d in earlier_range.each_day())
-    if earlier_revenue and first_day <= earlier_range.start:
-        body["growth_rate"] = history_revenue / earlier_revenue - 1
-    return body
