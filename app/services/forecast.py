@@ -204,6 +204,7 @@ def _project(series: tuple[float, ...], method: str, horizon: int, level: int, w
     usable = [c for c in candidates if c in scores or not origins]
     if not usable:
         usable = ["seasonal_naive"]
+        notes.append("Seasonal naive used instead.")
     if len(usable) > 1:
         if origins:
             chosen = min(usable, key=lambda c: (scores[c]["mae"], AUTO_ORDER.index(c)))
