@@ -12,6 +12,11 @@ from sqlalchemy.types import TypeDecorator
 
 from app.config import get_settings
 
+# MySQL error numbers after which the whole transaction is worth running again.
+MYSQL_RETRYABLE_ERRORS = {1213, 1205}  # deadlock, lock wait timeout
+# PostgreSQL SQLSTATEs of the same kind: serialization failure, deadlock detected.
+POSTGRES_RETRYABLE_STATES = {"40001", "40P01"}
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -104,3 +109,12 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a MySQL deadlock / lock timeout or a PostgreSQL serialization failure or deadlock."""
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_RETRYABLE_ERRORS:
+        return True
+    return getattr(orig, "sqlstate", None) in POSTGRES_RETRYABLE_STATES

@@ -5,7 +5,7 @@ import logging
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.sqlcompat import is_retryable
+from app.db import is_retryable
 
 log = logging.getLogger(__name__)
 

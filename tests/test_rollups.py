@@ -8,7 +8,8 @@ from sqlalchemy import insert
 
 from app.models.analytics import AnalyticsEvent, EventType
 from app.services.analytics import record_event
-from app.services.rollups import rebuild_rollups, rollup_rows
+from app.services.rollup_repo import rebuild as rebuild_rollups
+from tests.helpers import rollup_rows
 from tests.factories import create_order, create_plan, create_user
 
 TYPES = [e.value for e in EventType]

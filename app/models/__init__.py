@@ -2,11 +2,11 @@
 
 from app.models.analytics import (
     AnalyticsDailyPlan,
-    AnalyticsDailySketch,
+    AnalyticsDailyUserBitmap,
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
-    AnalyticsMonthlySketch,
+    AnalyticsMonthlyUserBitmap,
     EventType,
 )
 from app.models.esim import EsimProfile
@@ -16,11 +16,11 @@ from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
 
 __all__ = [
     "AnalyticsDailyPlan",
-    "AnalyticsDailySketch",
+    "AnalyticsDailyUserBitmap",
     "AnalyticsDailyTotal",
     "AnalyticsEvent",
     "AnalyticsMonthlyPlan",
-    "AnalyticsMonthlySketch",
+    "AnalyticsMonthlyUserBitmap",
     "AuthSession",
     "EsimProfile",
     "EventType",
