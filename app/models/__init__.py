@@ -6,6 +6,7 @@ from app.models.analytics import (
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
+    AnalyticsMonthlyTotal,
     AnalyticsMonthlyUserBitmap,
     EventType,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "AnalyticsDailyTotal",
     "AnalyticsEvent",
     "AnalyticsMonthlyPlan",
+    "AnalyticsMonthlyTotal",
     "AnalyticsMonthlyUserBitmap",
     "AuthSession",
     "EsimProfile",

@@ -62,6 +62,18 @@ class AnalyticsDailyTotal(Base):
     revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class AnalyticsMonthlyTotal(Base):
+    """The same per calendar month (first day of the month): long ranges read months, then edge days."""
+
+    __tablename__ = "analytics_monthly_totals"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AnalyticsDailyPlan(Base):
     """Payments and revenue per UTC day, plan and currency (serves top plans)."""
 

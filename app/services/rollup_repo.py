@@ -21,13 +21,14 @@ from app.models.analytics import (
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
+    AnalyticsMonthlyTotal,
     EventType,
 )
 from app.models.plan import Plan
 from app.services import sqlcompat
 from app.services.dates import DayRange, as_date, is_month_end, next_month
 
-ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
+ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsMonthlyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
 PAID = EventType.PAYMENT_SUCCEEDED.value
 
 
@@ -64,12 +65,10 @@ def add_event(session: Session, event: AnalyticsEvent) -> None:
     """Add one staged event to the daily totals and, for a payment, to the plan rollups."""
     day = event.occurred_at.astimezone(dt.UTC).date()
     revenue = (event.amount_minor_units or 0) if event.event_type == PAID else 0
-    sqlcompat.add_counts(
-        session,
-        AnalyticsDailyTotal.__table__,
-        {"day": day, "event_type": event.event_type, "currency": event.currency or ""},
-        {"event_count": 1, "revenue_minor_units": revenue},
-    )
+    keys = {"event_type": event.event_type, "currency": event.currency or ""}
+    counts = {"event_count": 1, "revenue_minor_units": revenue}
+    sqlcompat.add_counts(session, AnalyticsDailyTotal.__table__, {"day": day, **keys}, counts)
+    sqlcompat.add_counts(session, AnalyticsMonthlyTotal.__table__, {"month": day.replace(day=1), **keys}, counts)
     if event.event_type == PAID and event.plan_id is not None:
         increments = {"payments": 1, "revenue_minor_units": revenue}
         keys = {"plan_id": event.plan_id, "currency": event.currency or ""}
@@ -100,25 +99,27 @@ def rebuild(session: Session) -> dict[str, int]:
             .group_by(day, e.plan_id, currency),
         )
     )
-    # Months from the daily plan rows: bucketing a datetime by month differs on every
-    # database, and the daily table is small next to the events.
-    d = AnalyticsDailyPlan
+    # Months from the daily rows: bucketing a datetime by month differs on every
+    # database, and the daily tables are small next to the events.
+    _months_from_days(session, AnalyticsDailyTotal, AnalyticsMonthlyTotal, ("event_type", "currency"),
+                      ("event_count", "revenue_minor_units"))
+    _months_from_days(session, AnalyticsDailyPlan, AnalyticsMonthlyPlan, ("plan_id", "currency"),
+                      ("payments", "revenue_minor_units"))
+    return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
+
+
+def _months_from_days(session: Session, daily, monthly, keys: tuple[str, str], sums: tuple[str, str]) -> None:
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row_day, plan_id, row_currency, payments, amount in session.execute(
-        select(d.day, d.plan_id, d.currency, d.payments, d.revenue_minor_units)
-    ):
-        month_totals = months[(as_date(row_day).replace(day=1), plan_id, row_currency)]
-        month_totals[0] += payments
-        month_totals[1] += amount
+    columns = [getattr(daily, name) for name in (*keys, *sums)]
+    for row_day, key_a, key_b, first, second in session.execute(select(daily.day, *columns)):
+        month_totals = months[(as_date(row_day).replace(day=1), key_a, key_b)]
+        month_totals[0] += first
+        month_totals[1] += second
     if months:
         session.execute(
-            insert(AnalyticsMonthlyPlan),
-            [
-                {"month": m, "plan_id": p, "currency": c, "payments": n, "revenue_minor_units": r}
-                for (m, p, c), (n, r) in sorted(months.items())
-            ],
+            insert(monthly),
+            [{"month": m, keys[0]: a, keys[1]: b, sums[0]: x, sums[1]: y} for (m, a, b), (x, y) in sorted(months.items())],
         )
-    return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
 
 
 # --- reads --------------------------------------------------------------------------
@@ -129,13 +130,40 @@ def _in_range(start: dt.date, end: dt.date):
     return (t.day >= start, t.day <= end)
 
 
+def month_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """[first, after) of the whole calendar months inside start..end (first == after: none)."""
+    first_full = start if start.day == 1 else next_month(start)
+    after_last_full = next_month(end) if is_month_end(end) else end.replace(day=1)
+    return first_full, max(first_full, after_last_full)
+
+
+def _months_then_edges(daily, monthly, start: dt.date, end: dt.date, columns: list[str], months=None):
+    """Rows of the monthly table for the whole months in [months) and of the daily table for the other days.
+
+    The first column of each part says which: the month, or the day.
+    """
+    first_full, after = months or month_span(start, end)
+    daily_cols = [getattr(daily, c) for c in columns]
+    if first_full >= after:
+        return select(daily.day.label("period"), *daily_cols).where(daily.day >= start, daily.day <= end)
+    edges = or_(and_(daily.day >= start, daily.day < first_full), and_(daily.day >= after, daily.day <= end))
+    return union_all(
+        select(monthly.month.label("period"), *(getattr(monthly, c) for c in columns)).where(
+            monthly.month >= first_full, monthly.month < after
+        ),
+        select(daily.day.label("period"), *daily_cols).where(edges),
+    )
+
+
 def totals(session: Session, days: DayRange) -> Totals:
     """Events per funnel type (all four, zeros included) and revenue per currency."""
-    t = AnalyticsDailyTotal
+    rows = _months_then_edges(
+        AnalyticsDailyTotal, AnalyticsMonthlyTotal, days.start, days.end,
+        ["event_type", "currency", "event_count", "revenue_minor_units"],
+    ).subquery()
     rows = session.connection().execute(
-        select(t.event_type, t.currency, func.sum(t.event_count), func.sum(t.revenue_minor_units))
-        .where(*_in_range(days.start, days.end))
-        .group_by(t.event_type, t.currency)
+        select(rows.c.event_type, rows.c.currency, func.sum(rows.c.event_count), func.sum(rows.c.revenue_minor_units))
+        .group_by(rows.c.event_type, rows.c.currency)
     ).all()
     counts = {e.value: 0 for e in FUNNEL}
     revenue: dict[str, int] = {}
@@ -187,6 +215,33 @@ def counts_by_day(session: Session, start: dt.date, end: dt.date, types: list[st
     return {(as_date(day), event_type): int(n) for day, event_type, n in rows if n}
 
 
+def counts_by_month_and_day(
+    session: Session, start: dt.date, end: dt.date, months: list[dt.date], types: list[str]
+) -> tuple[dict[tuple[dt.date, str], int], dict[tuple[dt.date, str], int]]:
+    """Events per (month, type) for `months` (consecutive whole months inside the range), and per
+    (day, type) for the range's other days, in one round trip."""
+    if not months:
+        return {}, counts_by_day(session, start, end, types)
+    span = (months[0], next_month(months[-1]))
+    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, start, end, ["event_type", "event_count"], span)
+    rows = rows.subquery()
+    is_month = {m for m in months}
+    result = session.connection().execute(
+        select(rows.c.period, rows.c.event_type, func.sum(rows.c.event_count))
+        .where(rows.c.event_type.in_(types))
+        .group_by(rows.c.period, rows.c.event_type)
+    ).all()
+    by_month, by_day = {}, {}
+    for period, event_type, n in result:
+        if not n:
+            continue
+        period = as_date(period)
+        # A month row's period is the 1st of a month in `months`; a day row's never is one of
+        # those (its days lie outside the span).
+        (by_month if period in is_month else by_day)[(period, event_type)] = int(n)
+    return by_month, by_day
+
+
 def signups_and_revenue_by_day(
     session: Session, start: dt.date, end: dt.date, currency: str
 ) -> dict[dt.date, tuple[int, int]]:
@@ -217,25 +272,9 @@ def first_event_day(session: Session) -> dt.date | None:
 
 def top_plans(session: Session, days: DayRange, limit: int = 10) -> list[PlanRevenue]:
     """Plans by revenue: whole months from the monthly rollup, the edge days from the daily one."""
-    first_full = days.start if days.start.day == 1 else next_month(days.start)
-    after_last_full = next_month(days.end) if is_month_end(days.end) else days.end.replace(day=1)
-    parts = []
-    d, m = AnalyticsDailyPlan, AnalyticsMonthlyPlan
-    daily_cols = (d.plan_id, d.currency, d.payments, d.revenue_minor_units)
-    if first_full < after_last_full:
-        parts.append(
-            select(m.plan_id, m.currency, m.payments, m.revenue_minor_units).where(
-                m.month >= first_full, m.month < after_last_full
-            )
-        )
-        edges = or_(
-            and_(d.day >= days.start, d.day < first_full),
-            and_(d.day >= after_last_full, d.day <= days.end),
-        )
-    else:
-        edges = and_(d.day >= days.start, d.day <= days.end)
-    parts.append(select(*daily_cols).where(edges))
-    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    rows = _months_then_edges(
+        AnalyticsDailyPlan, AnalyticsMonthlyPlan, days.start, days.end, ["plan_id", "currency", "payments", "revenue_minor_units"]
+    ).subquery()
     revenue = func.sum(rows.c.revenue_minor_units).label("revenue")
     payments = func.sum(rows.c.payments).label("payments")
     ranked = (

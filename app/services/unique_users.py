@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from app.db import utc_now
 from app.models.analytics import AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
 from app.services import rollup_repo
-from app.services.dates import DayRange, as_date, closed_months, whole_months
+from app.services.dates import DayRange, as_date, closed_months, month_end, whole_months
 
 SIGNUP = EventType.USER_SIGNUP.value
 BITMAP_TYPES = [e.value for e in EventType if e != EventType.USER_SIGNUP]
@@ -81,33 +81,44 @@ CACHE = _DecodedCache(CACHE_BYTES)
 
 def count_unique_users(session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None) -> dict[str, int]:
     """Exact distinct users per type over the range."""
-    counts = rollup_repo.counts_by_day(session, days.start, days.end, types)
+    months = closed_months(days.start, days.end, today or utc_now().date())
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
     result = {}
     if SIGNUP in types:
-        result[SIGNUP] = sum(n for (_, event_type), n in counts.items() if event_type == SIGNUP)
+        result[SIGNUP] = sum(n for (_, t), n in [*month_counts.items(), *day_counts.items()] if t == SIGNUP)
     wanted = [t for t in types if t != SIGNUP]
     if wanted:
-        sets = user_sets(session, days, wanted, counts, today=today or utc_now().date())
+        sets = _user_sets(session, wanted, month_counts, day_counts)
         result.update({t: len(sets[t]) for t in wanted})
     return {t: result[t] for t in types}
 
 
 def user_sets(
-    session: Session, days: DayRange, types: list[str], counts: dict[Key, int], *, today: dt.date
+    session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None
 ) -> dict[str, BitMap]:
-    """The exact set of user ids per type over the range; `counts` are the rollup's per (day, type)."""
-    months = closed_months(days.start, days.end, today)
-    month_counts = _month_counts(counts, months)
+    """The exact set of user ids per type over the range."""
+    months = closed_months(days.start, days.end, today or utc_now().date())
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
+    return _user_sets(session, types, month_counts, day_counts)
+
+
+def _user_sets(
+    session: Session, types: list[str], month_counts: dict[Key, int], day_counts: dict[Key, int]
+) -> dict[str, BitMap]:
+    """Union of the valid month bitmaps and of the day sets of every day not covered by one."""
     parts: dict[str, list[BitMap]] = {t: [] for t in types}
+    wanted_months = {key: n for key, n in month_counts.items() if key[1] in parts}
     covered = set()
-    for (month, event_type), bitmap in _valid_bitmaps(session, AnalyticsMonthlyUserBitmap, month_counts).items():
+    for (month, event_type), bitmap in _valid_bitmaps(session, AnalyticsMonthlyUserBitmap, wanted_months).items():
         parts[event_type].append(bitmap)
         covered.add((month, event_type))
-    needed = {
-        (day, event_type): n
-        for (day, event_type), n in counts.items()
-        if event_type in parts and (day.replace(day=1), event_type) not in covered
-    }
+    needed = {key: n for key, n in day_counts.items() if key[1] in parts}
+    stale_months = [key for key in wanted_months if key not in covered]
+    if stale_months:
+        # A month whose bitmap is missing or stale is answered from its days.
+        for month, event_type in stale_months:
+            last = month_end(month)
+            needed.update(rollup_repo.counts_by_day(session, month, last, [event_type]))
     for (_, event_type), bitmap in day_sets(session, needed).items():
         parts[event_type].append(bitmap)
     return {t: BitMap.union(*parts[t]) if parts[t] else BitMap() for t in types}
