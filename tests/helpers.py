@@ -87,8 +87,23 @@ def valid_iccid(body: str) -> str:
     return body + str((10 - total % 10) % 10)
 
 
+def rollup_rows(session) -> dict[str, list[tuple]]:
+    """Every rollup row, sorted, for comparisons."""
+    from sqlalchemy import select
+
+    from app.services.dates import as_date
+    from app.services.rollup_repo import ROLLUP_TABLES
+
+    result = {}
+    for table in ROLLUP_TABLES:
+        columns = list(table.__table__.c)
+        rows = session.execute(select(*columns).order_by(*columns[:3])).all()
+        result[table.__tablename__] = [(as_date(r[0]), *r[1:3], int(r[3]), int(r[4])) for r in rows]
+    return result
+
+
 CONTRACT_PROJECTION_KEYS = (
-    "method", "window_days", "horizon_days", "currency", "as_of", "history", "forecast",
+    "engine", "fresh_as_of", "method", "window_days", "horizon_days", "currency", "as_of", "history", "forecast",
     "projected_revenue_minor_units", "projected_signups", "growth_rate", "note",
 )
 

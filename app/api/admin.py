@@ -14,7 +14,9 @@ from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
-from app.services import analytics, projections as projection_service
+from app.schemas.analytics import Overview, Projection, Timeseries
+from app.services import analytics
+from app.services.dates import DayRange, resolve_range
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
@@ -30,6 +32,7 @@ EventTypesParam = Annotated[
         json_schema_extra={"anyOf": [{"type": "array", "items": {"type": "string", "enum": EVENT_TYPE_VALUES}}, {"type": "null"}]},
     ),
 ]
+ForecastMethod = Literal["moving_average", "seasonal_naive", "ets", "auto"]
 BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]", include_in_schema=False)]
 
 
@@ -76,7 +79,7 @@ def parse_event_types(*lists: list[str] | None) -> list[str] | None:
 class RangeQuery:
     """The parameters every range report shares, parsed and checked."""
 
-    days: analytics.DayRange
+    days: DayRange
     event_types: list[str] | None
 
 
@@ -90,20 +93,20 @@ def range_query(
     start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
     if start and end and start > end:
         raise InvalidInput(f"start_date {start} is after end_date {end}")
-    days = analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
+    days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
     return RangeQuery(days, parse_event_types(event_types, event_types_brackets))
 
 
 Range = Annotated[RangeQuery, Depends(range_query)]
 
 
-@router.get("/overview")
-def overview(session: DB, admin: AdminUser, query: Range) -> dict:
+@router.get("/overview", response_model=Overview)
+def overview(session: DB, admin: AdminUser, query: Range) -> Overview:
     """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
     return analytics.overview(session, query.days, query.event_types)
 
 
-@router.get("/timeseries", responses={200: {"content": {"text/csv": {}}}})
+@router.get("/timeseries", response_model=Timeseries, responses={200: {"content": {"text/csv": {}}}})
 def timeseries(
     session: DB,
     admin: AdminUser,
@@ -113,7 +116,7 @@ def timeseries(
     """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
     body = analytics.timeseries(session, query.days, query.event_types)
     if format == "csv":
-        filename = f"funnel-{body['start_date']}-to-{body['end_date']}.csv"
+        filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
             timeseries_csv(body),
             media_type="text/csv; charset=utf-8",
@@ -122,23 +125,23 @@ def timeseries(
     return body
 
 
-def timeseries_csv(body: dict) -> str:
-    currencies = sorted({c for bucket in body["buckets"] for c in bucket["revenue"]})
+def timeseries_csv(body: Timeseries) -> str:
+    currencies = sorted({c for bucket in body.buckets for c in bucket.revenue})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["date", *body["event_types"], *(f"revenue_{c}" for c in currencies)])
-    for bucket in body["buckets"]:
+    writer.writerow(["date", *body.event_types, *(f"revenue_{c}" for c in currencies)])
+    for bucket in body.buckets:
         writer.writerow(
             [
-                bucket["date"],
-                *(bucket["counts"][t] for t in body["event_types"]),
-                *(bucket["revenue"].get(c, 0) for c in currencies),
+                bucket.date.isoformat(),
+                *(bucket.counts[t] for t in body.event_types),
+                *(bucket.revenue.get(c, 0) for c in currencies),
             ]
         )
     return out.getvalue()
 
 
-@router.get("/projections")
+@router.get("/projections", response_model=Projection)
 def projections(
     session: DB,
     admin: AdminUser,
@@ -147,12 +150,12 @@ def projections(
     horizon_days: Annotated[int | None, Query(ge=1, le=30)] = None,
     currency: Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")] = None,
     as_of: DateParam = None,
-    method: Annotated[Literal["moving_average", "seasonal_naive", "ets", "auto"], Query()] = "moving_average",
+    method: Annotated[ForecastMethod, Query(description="auto: the lowest backtest error")] = "moving_average",
     level: Annotated[int, Query(ge=50, le=95, description="interval coverage in percent")] = 80,
-) -> dict:
+) -> Projection:
     """Forecast of revenue, signups and payments with intervals and a backtest (default: moving average)."""
     today = utc_now().date()
-    return projection_service.projections(
+    return analytics.projections(
         session,
         window_days=window_days or settings.analytics_projection_window_days,
         horizon_days=horizon_days or settings.analytics_projection_horizon_days,

@@ -1,4 +1,4 @@
-"""`GET /admin/analytics/projections`: daily series from the rollups, forecasts from `forecast`.
+"""`GET /admin/analytics/projections`: daily series from the report engine, forecasts from `forecast`.
 
 History is whole UTC days that are over: the days before ``as_of``, and never today or
 later (a future ``as_of`` leaves a gap of days that are forecast but not shown). Nothing
@@ -8,35 +8,13 @@ here writes: fitted answers are cached in process memory by `forecast.project`.
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
-
-from app.models.analytics import AnalyticsDailyTotal, EventType
+from app.schemas.analytics import Projection
 from app.services import forecast
-from app.services.analytics import DayRange, first_event_day
-from app.services.rollups import as_date
+from app.services.dates import DayRange
+from app.services.report_engine import ReportEngine
 
 METRICS = ("revenue", "signups", "payments")
 NOT_ENOUGH_DATA = "Not enough data"
-
-
-def daily_series(session: Session, days: DayRange, currency: str) -> dict[dt.date, tuple[int, int, int]]:
-    """Revenue in ``currency``, signups and payments in ``currency`` per day with any of them."""
-    t = AnalyticsDailyTotal
-    is_signup = t.event_type == EventType.USER_SIGNUP
-    is_payment = and_(t.event_type == EventType.PAYMENT_SUCCEEDED, t.currency == currency)
-    # One row per day through Core: what MariaDB's driver decodes is the cost here.
-    rows = session.connection().execute(
-        select(
-            t.day,
-            func.sum(case((is_payment, t.revenue_minor_units), else_=0)),
-            func.sum(case((is_signup, t.event_count), else_=0)),
-            func.sum(case((is_payment, t.event_count), else_=0)),
-        )
-        .where(t.day >= days.start, t.day <= days.end, or_(is_signup, is_payment))
-        .group_by(t.day)
-    ).all()
-    return {as_date(day): (int(revenue), int(signups), int(payments)) for day, revenue, signups, payments in rows}
 
 
 def _half_up(value: float) -> int:
@@ -49,7 +27,7 @@ def _span(days: DayRange) -> dict:
 
 
 def projections(
-    session: Session,
+    engine: ReportEngine,
     *,
     window_days: int,
     horizon_days: int,
@@ -59,20 +37,22 @@ def projections(
     method: str = "moving_average",
     level: int = 80,
     training_days: int = 365,
-) -> dict:
+) -> Projection:
     """Forecast of revenue (one currency), signups and payments with intervals and a backtest."""
     last_complete = min(as_of, today) - dt.timedelta(days=1)
     skip = (as_of - today).days if as_of > today else 0
     history_range = DayRange(last_complete - dt.timedelta(days=window_days - 1), last_complete)
     earlier_range = history_range.previous()
     training_cap = DayRange(last_complete - dt.timedelta(days=max(training_days, window_days) - 1), last_complete)
-    by_day = daily_series(session, DayRange(min(earlier_range.start, training_cap.start), last_complete), currency)
+    by_day = engine.forecast_series_by_day(min(earlier_range.start, training_cap.start), last_complete, currency)
     history = [
         dict(zip(("date", "revenue_minor_units", "signups", "payments"), (d.isoformat(), *by_day.get(d, (0, 0, 0))), strict=True))
         for d in history_range.each_day()
     ]
     forecast_days = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
     body = {
+        "engine": engine.name,
+        "fresh_as_of": engine.fresh_as_of(),
         "method": method,
         "window_days": window_days,
         "horizon_days": horizon_days,
@@ -93,7 +73,7 @@ def projections(
         "backtest": None,
         "growth_rate_compares": None,
     }
-    first_day = first_event_day(session)
+    first_day = engine.first_event_day()
     training_start = max(first_day, training_cap.start) if first_day else None
     n = (last_complete - training_start).days + 1 if training_start else 0
     if method == "moving_average":  # the contract's rule, unchanged
@@ -102,7 +82,7 @@ def projections(
         too_short = n < forecast.MIN_HISTORY_DAYS
     if too_short:
         body["note"] = NOT_ENOUGH_DATA
-        return body
+        return Projection(**body)
     training = DayRange(training_start, last_complete)
     body["training"] = _span(training)
     body["growth_rate"], body["growth_rate_compares"] = _growth(by_day, history_range, earlier_range, first_day)
@@ -141,7 +121,7 @@ def projections(
     if skip:
         notes.append(f"as_of is {skip} day{'s' if skip > 1 else ''} after today: history ends {last_complete}, the last complete day.")
     body["note"] = " ".join(notes) or None
-    return body
+    return Projection(**body)
 
 
 def _backtest(result: dict, training: DayRange) -> dict:
