@@ -117,7 +117,9 @@ def projections(
     }
     body["models"] = {metric: result["method"] for metric, result in results.items()}
     body["backtest"] = {metric: _backtest(result, training) for metric, result in results.items()}
-    notes = list(dict.fromkeys(note for result in results.values() for note in result["notes"]))
+    # A note every metric shares is said once; the others name their metric.
+    shared = [n for n in results["revenue"]["notes"] if all(n in r["notes"] for r in results.values())]
+    notes = shared + [f"{m.capitalize()}: {n}" for m, r in results.items() for n in r["notes"] if n not in shared]
     if skip:
         notes.append(f"as_of is {skip} day{'s' if skip > 1 else ''} after today: history ends {last_complete}, the last complete day.")
     body["note"] = " ".join(notes) or None

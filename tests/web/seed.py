@@ -3,7 +3,6 @@ figures worked out from the same plan in plain Python (not through the API)."""
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.orm import Session
 
@@ -75,14 +74,6 @@ def range_figures(first_days_ago: int, last_days_ago: int) -> dict:
         for currency, amount in figures["revenue"].items():
             revenue[currency] = revenue.get(currency, 0) + amount
     return {"counts": counts, "revenue": revenue}
-
-
-def projection(window_days: int, horizon_days: int, currency: str) -> tuple[int, float]:
-    """Forecast revenue and signups: the mean day of the `window_days` days before today
-    (revenue rounded half up to a minor unit) repeated over the horizon."""
-    history = range_figures(window_days, 1)
-    mean_revenue = int((Decimal(history["revenue"].get(currency, 0)) / window_days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return mean_revenue * horizon_days, history["counts"]["user_signup"] / window_days * horizon_days
 
 
 def seed_shop(session: Session, today: dt.date) -> None:

@@ -9,7 +9,7 @@ from babel.numbers import format_currency
 from playwright.sync_api import expect
 
 from tests.web.conftest import PHONE, login_through_pages, new_context
-from tests.web.seed import day_figures, projection, range_figures
+from tests.web.seed import day_figures, range_figures
 
 pytestmark = pytest.mark.single_db
 
@@ -162,40 +162,83 @@ def shown_projection(page) -> tuple[int, float, str]:
     return int(revenue.get_attribute("data-value")), float(signups.get_attribute("data-value")), revenue.inner_text()
 
 
-def test_the_projection_selects_change_the_forecast(admin_page, screenshot):
-    open_dashboard(admin_page)
-    revenue, signups = projection(14, 7, "USD")
-    assert shown_projection(admin_page) == (revenue, pytest.approx(signups), money(revenue, "USD"))
+def api_projection(page, **params) -> dict:
+    """The answer the dashboard's own request gets (same cookie, same query)."""
+    query = "&".join(f"{k}={v}" for k, v in {"method": "auto", **params}.items())
+    response = page.request.get(f"/admin/analytics/projections?{query}")
+    assert response.ok, response.text()
+    return response.json()
 
-    admin_page.get_by_label("Based on the last").select_option("7")
+
+def check_projection_panel(page, body: dict) -> None:
+    currency, level = body["currency"], body["level"]
+    revenue = body["totals"]["revenue"]
+    shown = page.locator('[data-figure="revenue"] dd')
+    assert int(shown.get_attribute("data-value")) == revenue["value"]
+    assert shown.inner_text().splitlines()[0] == money(revenue["value"], currency)
+    hint = shown.locator(".hint")
+    assert hint.inner_text() == f"{level} % range {money(revenue['lower'], currency)} – {money(revenue['upper'], currency)}"
+    signups = page.locator('[data-figure="signups"] dd')
+    assert signups.inner_text().splitlines()[0] == f"{round(body['totals']['signups']['value']):,}"  # whole people
+    # The method and its measured error in plain words, from the backtest in the same answer.
+    chosen = body["backtest"]["revenue"]["methods"][body["models"]["revenue"]]
+    words = page.locator("[data-accuracy]").inner_text()
+    assert f"typically off by {round(chosen['wape'] * 100)} % per day" in words
+    assert f"inside the {level} % band on {round(chosen['coverage'] * 100)} % of days" in words
+    traces = {t["meta"]: t for t in chart_traces(page, "forecast-chart")}
+    decimals = {"JPY": 0}.get(currency, 2)
+    assert traces["history"]["x"] == [h["date"] for h in body["history"]]
+    assert traces["history"]["y"] == pytest.approx([h["revenue_minor_units"] / 10**decimals for h in body["history"]])
+    assert traces["forecast"]["y"] == pytest.approx([f["revenue_minor_units"] / 10**decimals for f in body["forecast"]])
+    assert traces["band"]["y"] == pytest.approx([f["revenue_upper"] / 10**decimals for f in body["forecast"]])
+    assert traces["lower"]["y"] == pytest.approx([f["revenue_lower"] / 10**decimals for f in body["forecast"]])
+
+
+def test_the_projection_draws_the_forecast_band_and_names_its_error(admin_page, today, screenshot):
+    open_dashboard(admin_page)
+    body = api_projection(admin_page, window_days=14, horizon_days=7, currency="USD")
+    assert body["last_complete_day"] == day(today, 1)  # today's partial day is never history
+    assert len(body["history"]) == 14 and len(body["forecast"]) == 7
+    check_projection_panel(admin_page, body)
+    # Growth: revenue per day of the last 7 complete days against the 7 before, from the seed.
+    admin_page.get_by_label("History to chart").select_option("7")
     wait_loaded(admin_page)
     assert "window_days=7" in admin_page.url
-    revenue, signups = projection(7, 7, "USD")
-    assert shown_projection(admin_page) == (revenue, pytest.approx(signups), money(revenue, "USD"))
     history, earlier = range_figures(7, 1)["revenue"]["USD"], range_figures(14, 8)["revenue"]["USD"]
     growth = admin_page.locator('[data-figure="growth"] dd')
     assert float(growth.get_attribute("data-value")) == pytest.approx(history / earlier - 1)
+    assert "revenue per day, last 7 days vs the 7 days before" in growth.inner_text()
+    admin_page.locator("#projection").scroll_into_view_if_needed()
+    screenshot(admin_page, "dashboard-projection-band")
+
+    admin_page.get_by_role("button", name="Signups", exact=True).and_(admin_page.locator("[data-metric]")).click()
+    traces = {t["meta"]: t for t in chart_traces(admin_page, "forecast-chart")}
+    body = api_projection(admin_page, window_days=7, horizon_days=7, currency="USD")
+    assert traces["forecast"]["y"] == pytest.approx([f["signups"] for f in body["forecast"]])
+    assert traces["history"]["y"] == [h["signups"] for h in body["history"]]
+    assert admin_page.locator("[data-accuracy]").get_attribute("data-accuracy") == "signups"
+    admin_page.get_by_role("button", name="Revenue", exact=True).and_(admin_page.locator("[data-metric]")).click()
 
     admin_page.get_by_label("Forecast the next").select_option("30")
     wait_loaded(admin_page)
-    revenue, signups = projection(7, 30, "USD")
-    assert shown_projection(admin_page) == (revenue, pytest.approx(signups), money(revenue, "USD"))
-
+    check_projection_panel(admin_page, api_projection(admin_page, window_days=7, horizon_days=30, currency="USD"))
     admin_page.get_by_label("Currency", exact=True).select_option("JPY")
     wait_loaded(admin_page)
-    revenue, _ = projection(7, 30, "JPY")
-    assert shown_projection(admin_page)[::2] == (revenue, money(revenue, "JPY"))
     assert admin_page.url.endswith("window_days=7&horizon_days=30&currency=JPY")
+    check_projection_panel(admin_page, api_projection(admin_page, window_days=7, horizon_days=30, currency="JPY"))
     screenshot(admin_page, "dashboard-projection-7-30-jpy")
 
-    # The first event is 59 days ago: a 90-day window has not enough history.
-    admin_page.get_by_label("Based on the last").select_option("90")
-    wait_loaded(admin_page)
-    assert admin_page.locator('[data-state="not-enough-data"]').inner_text().startswith("Not enough data")
-    admin_page.reload()
-    wait_loaded(admin_page)
-    assert admin_page.get_by_label("Based on the last").input_value() == "90"
-    assert admin_page.locator('[data-state="not-enough-data"]').is_visible()
+
+def test_the_projection_says_when_there_is_not_enough_data(admin_page, today, screenshot):
+    # The real answer for a day 10 days after the seed's first event (59 days ago), served
+    # to the page in place of today's: the panel's empty state.
+    early = api_projection(admin_page, as_of=day(today, 49))
+    assert early["note"] == "Not enough data"
+    admin_page.route("**/admin/analytics/projections?*", lambda route: route.fulfill(json=early))
+    open_dashboard(admin_page)
+    state = admin_page.locator('[data-state="not-enough-data"]')
+    assert state.inner_text().startswith("Not enough data")
+    assert "at least 14 complete days since the shop's first event" in state.inner_text()
     screenshot(admin_page, "dashboard-projection-not-enough-data")
 
 

@@ -100,11 +100,11 @@
     const seq = ++projectionSeq;
     const body = $("projection-body");
     body.setAttribute("aria-busy", "true");
-    const params = new URLSearchParams({ window_days: state.window, horizon_days: state.horizon, currency: state.currency });
+    const params = new URLSearchParams({ window_days: state.window, horizon_days: state.horizon, currency: state.currency, method: "auto" });
     try {
       const projection = await api("/admin/analytics/projections", params);
       if (seq !== projectionSeq) return;
-      panels.projection($("projection-body"), projection);
+      window.ShopForecast.projection($("projection-body"), projection);
     } catch (error) {
       if (seq !== projectionSeq || error instanceof Redirecting) return;
       body.replaceChildren(el("p", { class: "alert alert-error", role: "alert", "data-state": "error" }, error.message));

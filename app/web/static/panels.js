@@ -119,28 +119,5 @@
       el("tbody", {}, ...rows))));
   }
 
-  function projection(container, p) {
-    const basis = `Moving average of the ${p.window_days} days before ${fmt.day(p.as_of)} (UTC), revenue in ${p.currency}.`;
-    if (p.note) {
-      container.replaceChildren(el("div", { class: "empty", "data-state": "not-enough-data" },
-        el("strong", {}, p.note),
-        el("p", {}, `The shop's first event is later than the start of the ${p.window_days}-day window. Choose a shorter window.`)));
-      return;
-    }
-    const growth = p.growth_rate === null
-      ? el("dd", { "data-value": "" }, "—", el("span", { class: "hint" }, `no ${p.currency} revenue in the ${p.window_days} days before`))
-      : el("dd", { "data-value": p.growth_rate, class: p.growth_rate >= 0 ? "trend-up" : "trend-down" }, fmt.signedPercent(p.growth_rate),
-        el("span", { class: "hint" }, `vs the ${p.window_days} days before`));
-    const horizon = `next ${p.horizon_days} day${p.horizon_days === 1 ? "" : "s"}`;
-    container.replaceChildren(
-      el("dl", { class: "figures" },
-        el("div", { "data-figure": "revenue" }, el("dt", {}, `Revenue, ${horizon}`),
-          el("dd", { "data-value": p.projected_revenue_minor_units }, fmt.money(p.projected_revenue_minor_units, p.currency))),
-        el("div", { "data-figure": "signups" }, el("dt", {}, `Signups, ${horizon}`),
-          el("dd", { "data-value": p.projected_signups }, fmt.decimal(p.projected_signups))),
-        el("div", { "data-figure": "growth" }, el("dt", {}, "Growth rate"), growth)),
-      el("p", { class: "muted small" }, basis));
-  }
-
-  window.ShopPanels = { el, labelOf, kpis, dailyTable, topPlans, projection };
+  window.ShopPanels = { el, labelOf, kpis, dailyTable, topPlans };
 })();
