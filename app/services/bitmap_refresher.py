@@ -46,15 +46,29 @@ def warm_once(session: Session | None = None, *, today: dt.date | None = None) -
             days = resolve_range(None, None, default_days=range_days, today=today)
             analytics.overview(session, days)
             analytics.timeseries(session, days)
+        warm_projection(session, today=today)
+        session.rollback()
+        return decoded
+
+
+def warm_projection(session: Session | None = None, *, today: dt.date | None = None) -> None:
+    """Answer the dashboard's default projection (method=auto), so its fitted models are cached."""
+    today = today or utc_now().date()
+    settings = get_settings()
+    with contextlib.ExitStack() as stack:
+        if session is None:
+            session = stack.enter_context(get_sessionmaker()())
         analytics.projections(
             session,
             window_days=settings.analytics_projection_window_days,
             horizon_days=settings.analytics_projection_horizon_days,
             currency=settings.default_currency,
             as_of=today,
+            today=today,
+            method="auto",
+            training_days=settings.analytics_forecast_training_days,
         )
         session.rollback()
-        return decoded
 
 
 async def run(interval_seconds: int) -> None:
@@ -62,6 +76,9 @@ async def run(interval_seconds: int) -> None:
     await _guarded(warm_once)
     while True:
         await _guarded(refresh_once)
+        # Cheap while cached; after midnight UTC (a new complete day) it fits the new models
+        # here instead of in the first admin's request.
+        await _guarded(warm_projection)
         await asyncio.sleep(interval_seconds)
 
 
