@@ -6,10 +6,12 @@ import secrets
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from app.api import admin as admin_api
 from app.models.analytics import AnalyticsDailyTotal, EventType
 from app.models.user import AuthSession
+from app.services import bitmap_refresher, forecast
 from app.services.analytics import record_event
 from app.services.auth import token_hash
 from tests.factories import create_order, create_plan, create_user
@@ -171,3 +173,31 @@ def test_bad_method_or_level_is_422_naming_the_field(client, admin_headers, quer
     response = client.get(f"{URL}?{query}", headers=admin_headers)
     assert response.status_code == 422
     assert field in str(response.json()["detail"])
+
+
+def test_a_90_day_window_compares_with_the_earlier_days_since_the_first_event(client, admin_headers, db):
+    # The review's case: the earlier 90-day window starts one day before the first event,
+    # and the old rule answered null ("no USD revenue in the 90 days before").
+    first = dt.date(2025, 6, 6)
+    rows = [{"day": first + dt.timedelta(days=i), "event_type": EventType.PAYMENT_SUCCEEDED.value, "currency": "USD",
+             "event_count": 1, "revenue_minor_units": 100 if i < 89 else 300} for i in range(89 + 90)]
+    db.execute(insert(AnalyticsDailyTotal), rows)
+    db.flush()
+    as_of = first + dt.timedelta(days=89 + 90)  # history: the 90 days before; earlier: 89 days from 06-06
+    body = get(client, admin_headers, as_of=as_of.isoformat(), window_days=90, horizon_days=7)
+    assert body["growth_rate"] == 300 / 100 - 1  # 300 a day against 100 a day
+    assert body["growth_rate_compares"]["previous"] == {"start": "2025-06-06", "end": "2025-09-02", "days": 89}
+    assert body["growth_rate_compares"]["current"] == {"start": "2025-09-03", "end": "2025-12-01", "days": 90}
+
+
+def test_the_server_warm_up_caches_the_dashboards_projection(client, admin_headers, four_weeks, connection, settings, monkeypatch):
+    monkeypatch.setattr(bitmap_refresher, "get_settings", lambda: settings)
+    forecast._project.cache_clear()
+    # Its own session, as in the server; it rolls back only its savepoint here.
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        bitmap_refresher.warm_projection(session, today=dt.date(2025, 3, 31))
+    assert forecast._project.cache_info().currsize == 3  # revenue, signups, payments
+    monkeypatch.setattr(admin_api, "utc_now", lambda: dt.datetime(2025, 3, 31, 9, tzinfo=dt.UTC))
+    hits = forecast._project.cache_info().hits
+    get(client, admin_headers, method="auto")
+    assert forecast._project.cache_info().hits == hits + 3
