@@ -41,8 +41,8 @@
       parts.push("Too little history for a backtest yet: no measured error.");
       return parts.join(" ");
     }
-    const weeks = backtest.origins.length;
-    parts.push(`Tested on ${plural(weeks, "past week")} (${plural(backtest.horizon_days, "day")} ahead each): ${errorWords(chosen)}.`);
+    const made = backtest.origins.length;
+    parts.push(`Backtest: ${plural(made, "forecast")} made in past weeks, ${plural(backtest.horizon_days, "day")} ahead each, were ${errorWords(chosen)}.`);
     if (chosen.mase !== null) {
       const versus = chosen.mase < 1 ? "better than" : chosen.mase > 1 ? "worse than" : "as good as";
       parts.push(`That is ${versus} “same weekday last week” (MASE ${chosen.mase.toFixed(2)}).`);
