@@ -81,6 +81,7 @@ class RangeQuery:
 
     days: DayRange
     event_types: list[str] | None
+    today: dt.date
 
 
 def range_query(
@@ -93,8 +94,9 @@ def range_query(
     start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
     if start and end and start > end:
         raise InvalidInput(f"start_date {start} is after end_date {end}")
-    days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
-    return RangeQuery(days, parse_event_types(event_types, event_types_brackets))
+    today = utc_now().date()
+    days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today)
+    return RangeQuery(days, parse_event_types(event_types, event_types_brackets), today)
 
 
 Range = Annotated[RangeQuery, Depends(range_query)]
@@ -103,7 +105,7 @@ Range = Annotated[RangeQuery, Depends(range_query)]
 @router.get("/overview", response_model=Overview)
 def overview(session: DB, admin: AdminUser, query: Range) -> Overview:
     """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
-    return analytics.overview(session, query.days, query.event_types)
+    return analytics.overview(session, query.days, query.event_types, today=query.today)
 
 
 @router.get("/timeseries", response_model=Timeseries, responses={200: {"content": {"text/csv": {}}}})

@@ -73,8 +73,8 @@ def record_event(
     return event
 
 
-def _engine(source: Session | ReportEngine) -> ReportEngine:
-    return SqlEngine(source) if isinstance(source, Session) else source
+def _engine(source: Session | ReportEngine, today: dt.date | None = None) -> ReportEngine:
+    return SqlEngine(source, today=today) if isinstance(source, Session) else source
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -86,9 +86,14 @@ def top_plans(source: Session | ReportEngine, days: DayRange, limit: int = 10) -
     return [TopPlan(**vars(row)) for row in _engine(source).top_plans(days, limit)]
 
 
-def overview(source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None) -> Overview:
-    """Funnel counts, unique users, conversions, revenue, the previous period and top plans."""
-    engine = _engine(source)
+def overview(
+    source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None, *, today: dt.date | None = None
+) -> Overview:
+    """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
+
+    `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps.
+    """
+    engine = _engine(source, today)
     shown = event_types or ALL_TYPES
     current = engine.totals(days)
     previous_days = days.previous()
