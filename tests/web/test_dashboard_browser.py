@@ -211,13 +211,14 @@ def test_the_projection_draws_the_forecast_band_and_names_its_error(admin_page, 
     admin_page.locator("#projection").scroll_into_view_if_needed()
     screenshot(admin_page, "dashboard-projection-band")
 
-    admin_page.get_by_role("button", name="Signups", exact=True).and_(admin_page.locator("[data-metric]")).click()
+    admin_page.get_by_role("radio", name="Signups").click()
     traces = {t["meta"]: t for t in chart_traces(admin_page, "forecast-chart")}
     body = api_projection(admin_page, window_days=7, horizon_days=7, currency="USD")
     assert traces["forecast"]["y"] == pytest.approx([f["signups"] for f in body["forecast"]])
     assert traces["history"]["y"] == [h["signups"] for h in body["history"]]
     assert admin_page.locator("[data-accuracy]").get_attribute("data-accuracy") == "signups"
-    admin_page.get_by_role("button", name="Revenue", exact=True).and_(admin_page.locator("[data-metric]")).click()
+    assert admin_page.get_by_role("radio", name="Signups").get_attribute("aria-checked") == "true"
+    admin_page.get_by_role("radio", name="Revenue").click()
 
     admin_page.get_by_label("Forecast the next").select_option("30")
     wait_loaded(admin_page)

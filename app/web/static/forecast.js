@@ -125,8 +125,9 @@
       return;
     }
     const horizon = `next ${plural(p.horizon_days, "day")}`;
-    const tabs = el("div", { class: "forecast-tabs", role: "group", "aria-label": "Metric to chart" },
-      ...METRICS.map((m) => el("button", { type: "button", class: "forecast-tab", "data-metric": m.key, "aria-pressed": String(m.key === shownMetric) }, m.label)));
+    // One metric at a time: a radio group (the event-type chips above are toggle buttons).
+    const tabs = el("div", { class: "forecast-tabs", role: "radiogroup", "aria-label": "Metric to chart" },
+      ...METRICS.map((m) => el("button", { type: "button", role: "radio", class: "forecast-tab", "data-metric": m.key, "aria-checked": String(m.key === shownMetric) }, m.label)));
     const plot = el("div", { id: "forecast-chart", class: "chart", role: "img", "aria-labelledby": "forecast-summary" });
     const summary = el("p", { id: "forecast-summary", class: "chart-summary" });
     const words = el("p", { class: "small", "data-accuracy": shownMetric }, accuracy(p, shownMetric));
@@ -142,7 +143,7 @@
       el("p", { class: "muted small" }, basis));
     const show = (key) => {
       shownMetric = key;
-      for (const button of tabs.querySelectorAll("button")) button.setAttribute("aria-pressed", String(button.dataset.metric === key));
+      for (const button of tabs.querySelectorAll("button")) button.setAttribute("aria-checked", String(button.dataset.metric === key));
       words.dataset.accuracy = key;
       words.textContent = accuracy(p, key);
       chart(plot, summary, p, METRICS.find((m) => m.key === key));
