@@ -201,3 +201,10 @@ def test_the_server_warm_up_caches_the_dashboards_projection(client, admin_heade
     hits = forecast._project.cache_info().hits
     get(client, admin_headers, method="auto")
     assert forecast._project.cache_info().hits == hits + 3
+
+
+@pytest.mark.parametrize("method", ["moving_average", "seasonal_naive", "ets", "auto"])
+def test_an_empty_shop_has_not_enough_data_for_any_method(client, admin_headers, method):
+    body = get(client, admin_headers, method=method, as_of="2025-03-31")
+    assert (body["note"], body["forecast"], body["totals"], body["backtest"], body["growth_rate"]) == ("Not enough data", [], None, None, None)
+    assert len(body["history"]) == 14 and body["last_complete_day"] == "2025-03-30"
