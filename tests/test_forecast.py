@@ -89,11 +89,11 @@ def test_ets_asked_for_with_three_weeks_falls_back_to_seasonal_naive():
     assert result["point"] == WEEK_C
 
 
-def test_a_constant_series_cannot_be_fitted_by_ets():
+def test_ets_on_a_constant_series_is_that_constant():
     result = forecast.project([5] * 60, method="ets", horizon=7, level=80, window=14)
-    assert result["method"] == "seasonal_naive"
-    assert "ETS left out: the history is constant." in result["notes"]
+    assert (result["method"], result["notes"]) == ("ets", ())
     assert (result["point"], result["lower"], result["upper"]) == ([5.0] * 7, [5.0] * 7, [5.0] * 7)
+    assert result["backtest"]["chosen"] == {"mae": 0.0, "mase": None, "wape": 0.0, "coverage": 1.0, "points": 28}
     assert (result["total"], result["total_lower"], result["total_upper"]) == (35, 35, 35)
 
 

@@ -104,7 +104,13 @@ def ets(train: Sequence[float], steps: int, level: int, rng=None) -> dict:
     if len(values) < ETS_MIN_DAYS:
         raise ModelError(f"ETS needs {ETS_MIN_DAYS} days, got {len(values)}")
     if np.ptp(values) == 0:
-        raise ModelError("the history is constant")
+        # Every ETS model fits a constant series exactly: that value, no error, no width
+        # (statsmodels cannot estimate a zero variance).
+        constant = [float(values[0])] * steps
+        result = {"point": constant, "lower": constant, "upper": constant}
+        if rng is not None:
+            result["paths"] = np.full((SIMULATIONS, steps), float(values[0]))
+        return result
     # One BLAS thread: L-BFGS-B's small matrix work is 30× slower when OpenBLAS spreads it
     # over busy cores (measured: 330 ms → 11 ms per fit).
     with threadpool_limits(limits=1), warnings.catch_warnings():
