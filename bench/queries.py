@@ -42,7 +42,10 @@ def ours(session: Session, today: dt.date, range_days: int) -> dict[str, Callabl
         "overview": fresh(lambda: analytics.overview(session, days)),
         "timeseries": fresh(lambda: analytics.timeseries(session, days)),
         "projections": fresh(lambda: analytics.projections(session, window_days=WINDOW_DAYS, horizon_days=HORIZON_DAYS,
-                                                            currency="USD", as_of=today)),
+                                                            currency="USD", as_of=today, today=today)),
+        # The dashboard's method: first = every model fitted (cold), median = cached (warm).
+        "projections_auto": fresh(lambda: analytics.projections(session, window_days=WINDOW_DAYS, horizon_days=HORIZON_DAYS,
+                                                                 currency="USD", as_of=today, today=today, method="auto")),
     }
 
 
