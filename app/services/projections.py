@@ -118,8 +118,8 @@ def projections(
     body["models"] = {metric: result["method"] for metric, result in results.items()}
     body["backtest"] = {metric: _backtest(result, training) for metric, result in results.items()}
     # A note every metric shares is said once; the others name their metric.
-    shared = [n for n in results["revenue"]["notes"] if all(n in r["notes"] for r in results.values())]
-    notes = shared + [f"{m.capitalize()}: {n}" for m, r in results.items() for n in r["notes"] if n not in shared]
+    shared = [note for note in results["revenue"]["notes"] if all(note in r["notes"] for r in results.values())]
+    notes = shared + [f"{m.capitalize()}: {note}" for m, r in results.items() for note in r["notes"] if note not in shared]
     if skip:
         notes.append(f"as_of is {skip} day{'s' if skip > 1 else ''} after today: history ends {last_complete}, the last complete day.")
     body["note"] = " ".join(notes) or None
