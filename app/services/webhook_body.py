@@ -10,8 +10,8 @@ import json
 import math
 import re
 
-# MySQL's JSON type refuses documents nested deeper than 100; Stripe's events nest about 6.
-MAX_DEPTH = 64
+# MariaDB's JSON check (10.11) refuses documents nested 32 deep (MySQL: past 100); Stripe's events nest about 6.
+MAX_DEPTH = 31
 EVENT_ID_MAX = 255  # payment_webhook_events.provider_event_id
 EVENT_TYPE_MAX = 80  # payment_webhook_events.event_type
 # Integers beyond 64 bits are no amount, and not every database's JSON takes them.

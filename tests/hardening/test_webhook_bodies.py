@@ -45,18 +45,18 @@ def nested(depth: int) -> bytes:
     return ('{"id":"evt_deep","type":"payment_intent.succeeded","data":' + "[" * depth + "]" * depth + "}").encode()
 
 
-@pytest.mark.parametrize("depth", [65, 1000, 5000, 100_000])
+@pytest.mark.parametrize("depth", [31, 1000, 5000, 100_000])
 def test_deep_nesting_is_refused_signed_or_not(client, db, order, depth):
     before = snapshot(db)
     payload = nested(depth)
-    assert_refused(post_webhook(client, payload), "Webhook body nests more than 64 levels deep")
+    assert_refused(post_webhook(client, payload), "Webhook body nests more than 31 levels deep")
     assert post_webhook(client, payload, "t=1,v1=00").json() == {"detail": "Invalid webhook signature"}
     assert snapshot(db) == before
 
 
 def test_nesting_within_the_limit_is_a_stored_event(client, db, order):
-    # 61 list levels under data, inside the event object: 62 in all, 2 under the limit of 64.
-    response = post_webhook(client, nested(61))
+    # 30 list levels under data, inside the event object: 31 in all, the most MariaDB's JSON check takes.
+    response = post_webhook(client, nested(30))
     assert response.json() == {"received": True, "outcome": "ignored"}
     assert db.scalar(select(PaymentWebhookEvent.outcome).where(PaymentWebhookEvent.provider_event_id == "evt_deep")) == "ignored"
 
