@@ -1,6 +1,9 @@
 """The ASGI application: `app.main:app`."""
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,16 +16,33 @@ from app.api import admin, assets, auth, orders, pages, plans
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
+from app.services import bitmap_refresher
 from app.web import STATIC_DIR
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = get_settings().analytics_bitmap_refresh_seconds
+    task = asyncio.create_task(bitmap_refresher.run(interval)) if interval else None
+    yield
+    if task:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
     # /docs and /redoc are assets.router's: the same pages with files served here, not from a CDN.
     app = FastAPI(
-        title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics", docs_url=None, redoc_url=None
+        title="eSIM shop",
+        version="0.1.0",
+        description="eSIM shop with built-in funnel analytics",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     for router in (auth.router, plans.router, orders.router, admin.router, pages.router, assets.router):
         app.include_router(router)
