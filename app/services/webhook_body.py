@@ -18,6 +18,7 @@ EVENT_TYPE_MAX = 80  # payment_webhook_events.event_type
 INT_LIMIT = 2**63
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def decode_text(payload: bytes) -> str:
@@ -69,7 +70,7 @@ def _check_strings(value) -> None:
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-        elif isinstance(item, str) and ("\x00" in item or any(0xD800 <= ord(ch) <= 0xDFFF for ch in item)):
+        elif isinstance(item, str) and _UNSTORABLE.search(item):
             raise ValueError("Webhook body has a string with a NUL character or an unpaired surrogate")
 
 
