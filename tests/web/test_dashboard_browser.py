@@ -200,6 +200,7 @@ def test_the_projection_draws_the_forecast_band_and_names_its_error(admin_page, 
     assert body["last_complete_day"] == day(today, 1)  # today's partial day is never history
     assert len(body["history"]) == 14 and len(body["forecast"]) == 7
     check_projection_panel(admin_page, body)
+    assert "null" not in admin_page.locator("#projection-body").inner_text()
     # Growth: revenue per day of the last 7 complete days against the 7 before, from the seed.
     admin_page.get_by_label("History to chart").select_option("7")
     wait_loaded(admin_page)

@@ -132,7 +132,7 @@
     const summary = el("p", { id: "forecast-summary", class: "chart-summary" });
     const words = el("p", { class: "small", "data-accuracy": shownMetric }, accuracy(p, shownMetric));
     const basis = `Complete UTC days only: history ends ${fmt.day(p.last_complete_day)}; the models learn from ${plural(p.training.days, "day")} since ${fmt.day(p.training.start)}. The projection does not follow the date range above.`;
-    container.replaceChildren(
+    container.replaceChildren(...[
       el("dl", { class: "figures" },
         figure(p, "revenue", `Revenue, ${horizon}`),
         figure(p, "signups", `Signups, ${horizon}`),
@@ -140,7 +140,7 @@
         el("div", { "data-figure": "growth" }, el("dt", {}, "Growth rate"), growthFigure(p))),
       tabs, plot, summary, words,
       p.note ? el("p", { class: "muted small", "data-state": "fallback" }, p.note) : null,
-      el("p", { class: "muted small" }, basis));
+      el("p", { class: "muted small" }, basis)].filter((node) => node !== null));
     const show = (key) => {
       shownMetric = key;
       for (const button of tabs.querySelectorAll("button")) button.setAttribute("aria-checked", String(button.dataset.metric === key));
