@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     analytics_projection_horizon_days: int = Field(7, ge=1, le=30)
     # Above this many raw events in a range, unique users come from daily
     # HyperLogLog sketches instead of an exact COUNT(DISTINCT).
+    # IANA zone whose local calendar days the reports use by default (and the funnel rollups are keyed by).
+    analytics_timezone: str = "UTC"
+    # Comma list of emails (or *@domain) left out of reports with exclude_internal=true, besides admins.
+    analytics_exclude_emails: str = ""
     analytics_exact_distinct_max_events: int = Field(200_000, ge=0)
 
     login_code_ttl_seconds: int = 600
@@ -55,6 +59,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.strip().upper()
+
+    @field_validator("analytics_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"ANALYTICS_TIMEZONE: {value!r} is not an IANA time zone") from None
+        return value.strip()
 
     @field_validator("email_backend")
     @classmethod
@@ -85,6 +100,10 @@ class Settings(BaseSettings):
     @property
     def admin_email_set(self) -> set[str]:
         return {e.strip().lower() for e in self.admin_emails.split(",") if e.strip()}
+
+    @property
+    def analytics_exclude_patterns(self) -> list[str]:
+        return [e.strip().lower() for e in self.analytics_exclude_emails.split(",") if e.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -10,6 +10,14 @@ from app.models.analytics import (
     EventType,
 )
 from app.models.esim import EsimProfile
+from app.models.funnel import (
+    FunnelBreakdownRollup,
+    FunnelRollup,
+    FunnelStep,
+    RetentionRollup,
+    RollupMeta,
+    UserPaidPeriod,
+)
 from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
@@ -24,11 +32,17 @@ __all__ = [
     "AuthSession",
     "EsimProfile",
     "EventType",
+    "FunnelBreakdownRollup",
+    "FunnelRollup",
+    "FunnelStep",
     "LoginCode",
     "Order",
     "OrderStatus",
     "PaymentWebhookEvent",
     "Plan",
     "RateLimitCounter",
+    "RetentionRollup",
+    "RollupMeta",
     "User",
+    "UserPaidPeriod",
 ]

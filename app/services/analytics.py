@@ -23,7 +23,7 @@ from app.models.analytics import (
     EventType,
 )
 from app.models.plan import Plan
-from app.services import sqlcompat
+from app.services import funnel_store, sqlcompat
 from app.services.unique_users import count_unique_users
 
 MAX_RANGE_DAYS = 365
@@ -71,6 +71,7 @@ def record_event(
     )
     session.add(event)
     _add_to_rollups(session, event)
+    funnel_store.refresh_for_event(session, event)
     return event
 
 

@@ -14,6 +14,7 @@ from app.models.analytics import (
     EventType,
 )
 from app.services import sqlcompat
+from app.services.funnel_rebuild import rebuild_funnel
 
 ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
 
@@ -59,7 +60,8 @@ def rebuild_rollups(session: Session) -> dict[str, int]:
                 for (m, p, c), (n, r) in sorted(months.items())
             ],
         )
-    return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
+    counts = {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
+    return counts | rebuild_funnel(session)
 
 
 def rollup_rows(session: Session) -> dict[str, list[tuple]]:
