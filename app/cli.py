@@ -108,13 +108,14 @@ def demo_data(args: argparse.Namespace) -> int:
     )
 
 
-@command("rebuild-rollups", "recompute the analytics rollup tables from analytics_events")
+@command("rebuild-rollups", "recompute the analytics rollups, funnel and retention tables from analytics_events")
 def rebuild_rollups(args: argparse.Namespace) -> int:
     from app.db import get_sessionmaker
+    from app.services.funnel_rebuild import rebuild_funnel
     from app.services.rollups import rebuild_rollups as rebuild
 
     with get_sessionmaker().begin() as session:
-        rows = rebuild(session)
+        rows = rebuild(session) | rebuild_funnel(session)
     print(", ".join(f"{table}: {n} rows" for table, n in rows.items()))
     return 0
 

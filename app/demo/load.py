@@ -90,17 +90,15 @@ def _write_all(writer: BulkWriter, data: DemoData, rollups: dict[str, list[tuple
 
 def _user_rows(data: DemoData):
     admins = get_settings().admin_email_set
-    # Users verify their login code 45 s after asking for it, except one in twelve of those who never buy.
-    buyer = np.zeros(len(data.user_signup_at), dtype=bool)
-    buyer[data.order_user] = True
+    verifies = demo_rows.verifies(data)
     for start in range(0, len(data.user_signup_at), demo_rows.CHUNK):
         stamps = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK])
-        verified = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK] + 45)
+        verified = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK] + demo_rows.VERIFY_DELAY)
         rows = []
         for offset, stamp in enumerate(stamps):
             user_id = start + offset + 1
             address = demo_rows.email(user_id)
-            verified_at = verified[offset] if buyer[user_id - 1] or user_id % 12 else None
+            verified_at = verified[offset] if verifies[user_id - 1] else None
             rows.append((user_id, address, address in admins, stamp, verified_at))
         yield rows
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -38,26 +38,28 @@ ZONE_META = "local_zone"
 
 def rollup_zone_name(session: Session) -> str:
     """The zone of the rollups' local days: the one recorded, else ANALYTICS_TIMEZONE (then recorded)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(ZONE_META)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]  # read once per transaction: record_event runs this for every event
     name = session.connection().scalar(select(RollupMeta.value).where(RollupMeta.name == ZONE_META))
     if name is None:
         name = get_settings().analytics_timezone
         session.execute(insert(RollupMeta).values(name=ZONE_META, value=name))
+    session.info[ZONE_META] = (transaction, name)
     return name
 
 
-def _event_rows(session: Session, where) -> list[tuple[Event, str]]:
+def _event_rows(session: Session, where) -> tuple[list[tuple[Event, int | None]], dict[int, str]]:
+    """The events matching `where` (with their user ids) and the regions of their plans, in one query."""
     e = AnalyticsEvent
     rows = session.execute(
-        select(e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id).where(where)
+        select(e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id, Plan.region)
+        .outerjoin(Plan, Plan.id == e.plan_id)
+        .where(where)
     ).all()
-    return [(Event(t, at, o, p, c), u) for t, at, o, p, c, u in rows]
-
-
-def _regions(session: Session, plan_ids: Iterable[int | None]) -> dict[int, str]:
-    ids = {p for p in plan_ids if p}
-    if not ids:
-        return {}
-    return dict(session.execute(select(Plan.id, Plan.region).where(Plan.id.in_(ids))).all())
+    regions = {r.plan_id: r.region for r in rows if r.plan_id and r.region is not None}
+    return [(Event(t, at, o, p, c), u) for t, at, o, p, c, u, _ in rows], regions
 
 
 def refresh_for_event(session: Session, event: AnalyticsEvent) -> None:
@@ -73,16 +75,15 @@ def refresh_entrants(session: Session, *, user_ids: list[int], order_ids: list[i
     """Recompute these users' and orders' step rows from their events and apply the difference."""
     zone = zones.zone(rollup_zone_name(session))
     new_rows: list[StepRow] = []
+    e = AnalyticsEvent
+    wanted = [c.in_(ids) for c, ids in ((e.user_id, user_ids), (e.order_id, order_ids)) if ids]
+    events, regions = _event_rows(session, or_(*wanted)) if wanted else ([], {})
     if user_ids:
-        events = _event_rows(session, AnalyticsEvent.user_id.in_(user_ids))
         verified = dict(session.execute(select(User.id, User.verified_at).where(User.id.in_(user_ids))).all())
-        regions = _regions(session, (ev.plan_id for ev, _ in events))
         for user_id in user_ids:
             mine = [ev for ev, u in events if u == user_id]
             new_rows += user_rows(user_id, mine, verified.get(user_id), regions)
     if order_ids:
-        events = _event_rows(session, AnalyticsEvent.order_id.in_(order_ids))
-        regions = _regions(session, (ev.plan_id for ev, _ in events))
         for order_id in order_ids:
             mine = [(ev, u) for ev, u in events if ev.order_id == order_id]
             owner = next((u for ev, u in mine if ev.event_type == EventType.CHECKOUT_STARTED and u), None)
