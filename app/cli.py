@@ -27,6 +27,8 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
     elif name == "import-profiles":
         parser.add_argument("plan_id", type=int)
         parser.add_argument("csv_file", type=Path, help="CSV with iccid,activation_code columns")
+    elif name == "refresh-bitmaps":
+        parser.add_argument("--days", type=int, default=800, help="how far back to look (default 800 days)")
     elif name == "migrate":
         parser.add_argument("--revision", default="head")
     elif name == "demo-data":
@@ -42,7 +44,7 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.services.demo import admin_hint
+    from app.demo.command import admin_hint
 
     print(admin_hint().replace("http://127.0.0.1:8000", f"http://{args.host}:{args.port}"), flush=True)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, reload=args.reload)
@@ -100,7 +102,7 @@ def import_profiles(args: argparse.Namespace) -> int:
 
 @command("demo-data", "fill an empty database with realistic, deterministic shop activity ending today")
 def demo_data(args: argparse.Namespace) -> int:
-    from app.services.demo import load_demo_data
+    from app.demo.command import load_demo_data
 
     return load_demo_data(
         days=args.days, users=args.users, seed=args.seed, if_empty=args.if_empty, force=args.force,
@@ -108,16 +110,40 @@ def demo_data(args: argparse.Namespace) -> int:
     )
 
 
-@command("rebuild-rollups", "recompute the analytics rollups, funnel and retention tables from analytics_events")
+@command("rebuild-rollups", "recompute the analytics rollups, funnel and retention tables (and the user bitmaps) from analytics_events")
 def rebuild_rollups(args: argparse.Namespace) -> int:
     from app.db import get_sessionmaker
+    from app.services import rollup_repo, unique_users
     from app.services.funnel_rebuild import rebuild_funnel
-    from app.services.rollups import rebuild_rollups as rebuild
 
     with get_sessionmaker().begin() as session:
-        rows = rebuild(session) | rebuild_funnel(session)
-    print(", ".join(f"{table}: {n} rows" for table, n in rows.items()))
+        rows = rollup_repo.rebuild(session) | rebuild_funnel(session)
+        first = rollup_repo.first_event_day(session)
+        bitmaps = unique_users.rebuild_bitmaps(session, first, _today()) if first else 0
+    print(", ".join(f"{table}: {n} rows" for table, n in rows.items()) + f"; user bitmaps rewritten: {bitmaps}")
     return 0
+
+
+@command("refresh-bitmaps", "write missing or stale unique-user bitmaps (what the server does in the background)")
+def refresh_bitmaps(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from app.db import get_sessionmaker
+    from app.services import rollup_repo, unique_users
+
+    today = _today()
+    with get_sessionmaker().begin() as session:
+        first = rollup_repo.first_event_day(session)
+        start = max(first, today - dt.timedelta(days=args.days)) if first else today
+        written = unique_users.refresh_bitmaps(session, start, today, today=today) if first else 0
+    print(f"user bitmaps written: {written} (days {start} .. {today})")
+    return 0
+
+
+def _today():
+    from app.db import utc_now
+
+    return utc_now().date()
 
 
 def build_parser() -> argparse.ArgumentParser:

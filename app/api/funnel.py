@@ -10,7 +10,8 @@ from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.schemas.funnel import FunnelResponse, RetentionResponse
-from app.services import analytics, zones
+from app.services import zones
+from app.services.dates import resolve_range
 from app.services.funnel_query import BREAKDOWNS, ENGINE, FunnelQuery
 from app.services.internal_users import internal_user_ids
 from app.services.retention import retention as retention_report
@@ -29,7 +30,7 @@ def _range(settings, start_date, end_date, tz):
         raise InvalidInput(f"start_date {start} is after end_date {end}")
     now = utc_now()
     today = zones.local_day(now, zone)
-    return zone_name, analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today), now
+    return zone_name, resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today), now
 
 
 @router.get("/funnel", response_model=FunnelResponse)

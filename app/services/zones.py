@@ -5,6 +5,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import InvalidInput
+from app.services.dates import next_month  # noqa: F401  (re-exported for the funnel's month rows)
 
 
 @lru_cache(maxsize=256)
@@ -39,10 +40,6 @@ def week_start(day: dt.date) -> dt.date:
 
 def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
-
-
-def next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def period_start(day: dt.date, interval: str) -> dt.date:

@@ -1,14 +1,14 @@
 """Add the ordered-funnel and retention tables and users.verified_at
 
 Revision ID: 20261202_add_funnel_tables
-Revises: 20251124_add_monthly_sketches
+Revises: 20261202_monthly_totals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261202_add_funnel_tables"
-down_revision = "20251124_add_monthly_sketches"
+down_revision = "20261202_monthly_totals"
 branch_labels = None
 depends_on = None
 
