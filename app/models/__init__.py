@@ -13,6 +13,7 @@ from app.models.analytics import (
 from app.models.esim import EsimProfile
 from app.models.funnel import (
     FunnelBreakdownRollup,
+    FunnelGapRollup,
     FunnelRollup,
     FunnelStep,
     RetentionRollup,
@@ -35,6 +36,7 @@ __all__ = [
     "EsimProfile",
     "EventType",
     "FunnelBreakdownRollup",
+    "FunnelGapRollup",
     "FunnelRollup",
     "FunnelStep",
     "LoginCode",

@@ -22,8 +22,8 @@ class FunnelStep(Base):
     __table_args__ = (
         # The exact path (other zones, breakdown percentiles, open windows) reads a range of entries.
         Index("ix_analytics_funnel_steps_range", "kind", "chain", "entry_at", "step"),
-        # Percentile refinement: the rows of one gap bucket, in entry order.
-        Index("ix_analytics_funnel_steps_bucket", "kind", "chain", "step", "bucket", "entry_at"),
+        # Percentile refinement: one gap bucket's rows of a range, covering the filter and the value.
+        Index("ix_analytics_funnel_steps_bucket", "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"),
     )
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)  # user | order
@@ -43,7 +43,7 @@ class FunnelStep(Base):
 
 
 class FunnelRollup(Base):
-    """Entrants per (kind, chain, step, period, UTC day, local day, delay, gap bucket).
+    """Entrants per (kind, chain, step, period, UTC day, local day, delay in days).
 
     period 'd' rows are days; 'm' rows are months (both day columns hold the month's
     first day, of UTC and of the rollup zone). The local day is in the zone recorded in
@@ -51,6 +51,25 @@ class FunnelRollup(Base):
     """
 
     __tablename__ = "analytics_funnel_rollup"
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    entrants: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FunnelGapRollup(Base):
+    """The same for steps 2+, split by the power-of-two bucket of the time from the previous step.
+
+    It locates the bucket holding a percentile's rank; that bucket's exact gaps are then
+    read from analytics_funnel_steps.
+    """
+
+    __tablename__ = "analytics_funnel_gaps"
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     chain: Mapped[str] = mapped_column(String(8), primary_key=True)

@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.models.funnel import FunnelRollup, FunnelStep
+from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
 from app.services import zones
@@ -203,13 +203,21 @@ def _period_filter(model, day_column: str, start: dt.date, end: dt.date):
 
 
 def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -> list[FunnelStepResult]:
-    r = FunnelRollup
+    r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
-    histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
-    for step, bucket, entrants in session.connection().execute(
-        select(r.step, r.bucket, func.sum(r.entrants))
+    connection = session.connection()
+    reached = Counter()
+    for step, entrants in connection.execute(
+        select(r.step, func.sum(r.entrants))
         .where(r.kind == query.by, r.chain == query.chain, r.delay_days <= w, _period_filter(r, day_column, query.start, query.end))
-        .group_by(r.step, r.bucket)
+        .group_by(r.step)
+    ):
+        reached[step] += int(entrants)
+    histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
+    for step, bucket, entrants in connection.execute(
+        select(g.step, g.bucket, func.sum(g.entrants))
+        .where(g.kind == query.by, g.chain == query.chain, g.delay_days <= w, _period_filter(g, day_column, query.start, query.end))
+        .group_by(g.step, g.bucket)
     ):
         histogram[step][bucket] += int(entrants)
     tz = zones.zone(query.tz)
@@ -222,19 +230,21 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -
         for step, bucket in session.execute(
             select(s.step, s.bucket).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
         ):
-            histogram[step][bucket] -= 1
+            reached[step] -= 1
+            if step > 1:
+                histogram[step][bucket] -= 1
     n = len(names)
-    counts = [sum(histogram[k].values()) for k in range(1, n + 1)]
+    counts = [reached[k] for k in range(1, n + 1)]
     # Entrants whose window is still open: the last window_days of entries, read one by one.
     deadline = query.now - dt.timedelta(days=w)
     recent = [*in_range, s.entry_at >= deadline]
     if excluded:
         recent.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-    reached: dict[int, int] = {}
+    last_step: dict[int, int] = {}
     for entrant_id, step, delay in session.execute(select(s.entrant_id, s.step, s.delay_days).where(*recent)):
         if delay <= w:
-            reached[entrant_id] = max(reached.get(entrant_id, 0), step)
-    last = Counter(reached.values())
+            last_step[entrant_id] = max(last_step.get(entrant_id, 0), step)
+    last = Counter(last_step.values())
     open_short = [0] + [last[k - 1] for k in range(2, n + 1)]
     percentiles = [(None, None)]
     for k in range(2, n + 1):
@@ -257,8 +267,8 @@ def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, in
     conditions = [*in_range, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days]
     if excluded:
         conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-    gaps = sorted(session.scalars(select(s.gap_us).where(*conditions)))
-    return gaps[rank - 1]
+    # The database sorts the bucket's gaps and hands back the one at the rank.
+    return session.scalar(select(s.gap_us).where(*conditions).order_by(s.gap_us).limit(1).offset(rank - 1))
 
 
 ENGINE: FunnelEngine = SqlFunnelEngine()

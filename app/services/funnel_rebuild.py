@@ -1,5 +1,6 @@
 """Rebuild the funnel and retention tables from analytics_events (and users.verified_at)."""
 
+import datetime as dt
 from collections import Counter, defaultdict
 
 from sqlalchemy import delete, func, insert, select
@@ -9,6 +10,7 @@ from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
     FunnelBreakdownRollup,
+    FunnelGapRollup,
     FunnelRollup,
     FunnelStep,
     RetentionRollup,
@@ -21,16 +23,17 @@ from app.services import zones
 from app.services.funnel_spec import Event, order_rows, user_rows
 from app.services.funnel_store import (
     BREAKDOWN_KEY,
+    GAP_KEY,
     RETENTION_KEY,
     ROLLUP_KEY,
+    STEP_COLUMNS,
     ZONE_META,
-    breakdown_keys,
+    count_row,
     paid_periods,
     retention_contributions,
-    rollup_keys,
 )
 
-TABLES = (FunnelStep, FunnelRollup, FunnelBreakdownRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
+TABLES = (FunnelStep, FunnelRollup, FunnelGapRollup, FunnelBreakdownRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
 ID_BATCH = 20_000
 
 
@@ -42,18 +45,22 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
         session.execute(delete(model))
     session.execute(insert(RollupMeta).values(name=ZONE_META, value=zone_name))
     regions = dict(session.execute(select(Plan.id, Plan.region)).all())
-    rollup, breakdown, retention = Counter(), Counter(), Counter()
+    rollup, gaps, breakdown, retention = Counter(), Counter(), Counter(), Counter()
     e = AnalyticsEvent
     columns = (e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id)
+    from app.demo.bulk import BulkWriter  # app.demo imports this module: import late
+
+    session.flush()
+    writer = BulkWriter(session)
+    as_stored = _datetime_writer(session)
 
     def write(rows) -> None:
-        if rows:
-            session.execute(insert(FunnelStep), [r.as_dict() for r in rows])
+        writer.write(
+            FunnelStep.__tablename__, STEP_COLUMNS,
+            [[tuple(as_stored(v) if isinstance(v, dt.datetime) else v for v in (getattr(r, c) for c in STEP_COLUMNS)) for r in rows]],
+        )
         for r in rows:
-            for key in rollup_keys(r, zone):
-                rollup[key] += 1
-            for key in breakdown_keys(r, zone):
-                breakdown[key] += 1
+            count_row(r, zone, rollup, gaps, breakdown)
 
     for low, high in _id_batches(session, e.user_id):
         events = defaultdict(list)
@@ -87,9 +94,17 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
         write(rows)
 
     _insert_counts(session, FunnelRollup, ROLLUP_KEY, "entrants", rollup)
+    _insert_counts(session, FunnelGapRollup, GAP_KEY, "entrants", gaps)
     _insert_counts(session, FunnelBreakdownRollup, BREAKDOWN_KEY, "entrants", breakdown)
     _insert_counts(session, RetentionRollup, RETENTION_KEY, "users", retention)
     return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in TABLES}
+
+
+def _datetime_writer(session: Session):
+    """Aware UTC datetimes as the driver should receive them (SQLite: SQLAlchemy's own text format)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return lambda v: v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return lambda v: v.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _id_batches(session: Session, column):

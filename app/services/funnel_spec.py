@@ -7,7 +7,6 @@ reached within W  <=>  delay_days <= W.
 """
 
 import datetime as dt
-import math
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -17,10 +16,8 @@ DAY_US = 86_400 * 1_000_000
 MAX_WINDOW_DAYS = 90
 BEYOND = MAX_WINDOW_DAYS + 1  # delay_days of a step reached later than any window
 NO_ATTRIBUTION = 127
-# Gap buckets: [0, 1 s), then geometric edges ×1.1 from 1 s, up to past 90 days.
-GAP_BOUNDS_US = [0, 1_000_000]
-while GAP_BOUNDS_US[-1] <= 91 * DAY_US:
-    GAP_BOUNDS_US.append(max(GAP_BOUNDS_US[-1] + 1_000_000, math.ceil(GAP_BOUNDS_US[-1] * 1.1 / 1_000_000) * 1_000_000))
+# Gap buckets: [0, 1 s), [1 s, 2 s), [2 s, 4 s), ... doubling to past 90 days (25 buckets).
+GAP_BOUNDS_US = [0] + [1_000_000 * 2**k for k in range(24)]
 LAST_BUCKET = len(GAP_BOUNDS_US) - 1
 
 USER_STEPS = ("user_signup", "checkout_started", "payment_succeeded", "esim_activated")

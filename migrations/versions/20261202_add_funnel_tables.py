@@ -38,7 +38,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_analytics_funnel_steps_range", "analytics_funnel_steps", ["kind", "chain", "entry_at", "step"])
     op.create_index(
-        "ix_analytics_funnel_steps_bucket", "analytics_funnel_steps", ["kind", "chain", "step", "bucket", "entry_at"]
+        "ix_analytics_funnel_steps_bucket", "analytics_funnel_steps",
+        ["kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"],
     )
     op.create_index(op.f("ix_analytics_funnel_steps_user_id"), "analytics_funnel_steps", ["user_id"])
     def day_key():
@@ -54,11 +55,20 @@ def upgrade() -> None:
         "analytics_funnel_rollup",
         *day_key(),
         sa.Column("delay_days", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("entrants", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", name=op.f("pk_analytics_funnel_rollup")
+        ),
+    )
+    op.create_table(
+        "analytics_funnel_gaps",
+        *day_key(),
+        sa.Column("delay_days", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("bucket", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("entrants", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket",
-            name=op.f("pk_analytics_funnel_rollup"),
+            name=op.f("pk_analytics_funnel_gaps"),
         ),
     )
     op.create_table(
@@ -103,6 +113,7 @@ def downgrade() -> None:
         "analytics_retention",
         "analytics_user_paid_periods",
         "analytics_funnel_breakdown",
+        "analytics_funnel_gaps",
         "analytics_funnel_rollup",
     ):
         op.drop_table(table)
