@@ -12,7 +12,6 @@ from app.models.analytics import (
 )
 from app.models.esim import EsimProfile
 from app.models.funnel import (
-    FunnelBreakdownRollup,
     FunnelGapRollup,
     FunnelRollup,
     FunnelStep,
@@ -35,7 +34,6 @@ __all__ = [
     "AuthSession",
     "EsimProfile",
     "EventType",
-    "FunnelBreakdownRollup",
     "FunnelGapRollup",
     "FunnelRollup",
     "FunnelStep",

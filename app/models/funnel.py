@@ -82,28 +82,6 @@ class FunnelGapRollup(Base):
     entrants: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class FunnelBreakdownRollup(Base):
-    """Attributed entrants per (kind, chain, step, period, days, attribution delay, plan, region, currency).
-
-    `attr_delay` is max(delay of the step, delay of the attributed checkout): a row counts
-    for window W when attr_delay <= W; the rest of a step's entrants are "(none)".
-    """
-
-    __tablename__ = "analytics_funnel_breakdown"
-
-    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
-    chain: Mapped[str] = mapped_column(String(8), primary_key=True)
-    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    period: Mapped[str] = mapped_column(String(1), primary_key=True)
-    utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    attr_delay: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    plan_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    region: Mapped[str] = mapped_column(String(64), primary_key=True)
-    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
-    entrants: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
 class UserPaidPeriod(Base):
     """A period (week from Monday / month, of the rollup zone) in which a user paid; unique per user."""
 

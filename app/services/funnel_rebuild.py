@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
-    FunnelBreakdownRollup,
     FunnelGapRollup,
     FunnelRollup,
     FunnelStep,
@@ -22,7 +21,6 @@ from app.models.user import User
 from app.services import zones
 from app.services.funnel_spec import Event, order_rows, user_rows
 from app.services.funnel_store import (
-    BREAKDOWN_KEY,
     GAP_KEY,
     RETENTION_KEY,
     ROLLUP_KEY,
@@ -33,7 +31,7 @@ from app.services.funnel_store import (
     retention_contributions,
 )
 
-TABLES = (FunnelStep, FunnelRollup, FunnelGapRollup, FunnelBreakdownRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
+TABLES = (FunnelStep, FunnelRollup, FunnelGapRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
 ID_BATCH = 20_000
 
 
@@ -45,7 +43,7 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
         session.execute(delete(model))
     session.execute(insert(RollupMeta).values(name=ZONE_META, value=zone_name))
     regions = dict(session.execute(select(Plan.id, Plan.region)).all())
-    rollup, gaps, breakdown, retention = Counter(), Counter(), Counter(), Counter()
+    rollup, gaps, retention = Counter(), Counter(), Counter()
     e = AnalyticsEvent
     columns = (e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id)
     from app.demo.bulk import BulkWriter  # app.demo imports this module: import late
@@ -60,7 +58,7 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
             [[tuple(as_stored(v) if isinstance(v, dt.datetime) else v for v in (getattr(r, c) for c in STEP_COLUMNS)) for r in rows]],
         )
         for r in rows:
-            count_row(r, zone, rollup, gaps, breakdown)
+            count_row(r, zone, rollup, gaps)
 
     for low, high in _id_batches(session, e.user_id):
         events = defaultdict(list)
@@ -95,7 +93,6 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
 
     _insert_counts(session, FunnelRollup, ROLLUP_KEY, "entrants", rollup)
     _insert_counts(session, FunnelGapRollup, GAP_KEY, "entrants", gaps)
-    _insert_counts(session, FunnelBreakdownRollup, BREAKDOWN_KEY, "entrants", breakdown)
     _insert_counts(session, RetentionRollup, RETENTION_KEY, "users", retention)
     return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in TABLES}
 

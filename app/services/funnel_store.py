@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
-    FunnelBreakdownRollup,
     FunnelGapRollup,
     FunnelRollup,
     FunnelStep,
@@ -32,7 +31,6 @@ from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, order_rows
 STEP_COLUMNS = list(StepRow.__dataclass_fields__)
 ROLLUP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days")
 GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket")
-BREAKDOWN_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "attr_delay", "plan_id", "region", "currency")
 RETENTION_KEY = ("interval", "cohort_start", "period_offset")
 INTERVALS = ("week", "month")
 ZONE_META = "local_zone"
@@ -122,13 +120,12 @@ def _apply(session: Session, old_rows: list[StepRow], new_rows: list[StepRow], z
         )
     if added:
         session.execute(insert(t), [r.as_dict() for r in added])
-    rollup, gaps, breakdown = Counter(), Counter(), Counter()
+    rollup, gaps = Counter(), Counter()
     for sign, rows in ((-1, removed), (1, added)):
         for r in rows:
-            count_row(r, zone, rollup, gaps, breakdown, sign)
+            count_row(r, zone, rollup, gaps, sign)
     _add(session, FunnelRollup, ROLLUP_KEY, rollup)
     _add(session, FunnelGapRollup, GAP_KEY, gaps)
-    _add(session, FunnelBreakdownRollup, BREAKDOWN_KEY, breakdown)
 
 
 def _add(session: Session, model, key_names: tuple[str, ...], deltas: Counter) -> None:
@@ -143,17 +140,14 @@ def _days(row: StepRow, zone) -> list[tuple[str, dt.date, dt.date]]:
     return [("d", utc_day, local), ("m", utc_day.replace(day=1), local.replace(day=1))]
 
 
-def count_row(row: StepRow, zone, rollup: Counter, gaps: Counter, breakdown: Counter, sign: int = 1) -> None:
+def count_row(row: StepRow, zone, rollup: Counter, gaps: Counter, sign: int = 1) -> None:
     """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
-    days = _days(row, zone)
-    if row.delay_days <= MAX_WINDOW_DAYS:
-        for p, u, lo in days:
-            rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
-            if row.step > 1:
-                gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
-    if row.attr_delay <= MAX_WINDOW_DAYS:
-        for p, u, lo in days:
-            breakdown[(row.kind, row.chain, row.step, p, u, lo, row.attr_delay, row.plan_id, row.region, row.currency)] += sign
+    if row.delay_days > MAX_WINDOW_DAYS:
+        return
+    for p, u, lo in _days(row, zone):
+        rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
+        if row.step > 1:
+            gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
 
 
 def mark_verified(session: Session, user: User, now: dt.datetime) -> None:

@@ -72,19 +72,6 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
-        "analytics_funnel_breakdown",
-        *day_key(),
-        sa.Column("attr_delay", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.Column("plan_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("region", sa.String(64), nullable=False),
-        sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("entrants", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "kind", "chain", "step", "period", "utc_day", "local_day", "attr_delay", "plan_id", "region", "currency",
-            name=op.f("pk_analytics_funnel_breakdown"),
-        ),
-    )
-    op.create_table(
         "analytics_user_paid_periods",
         sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("interval", sa.String(5), nullable=False),
@@ -112,7 +99,6 @@ def downgrade() -> None:
         "analytics_rollup_meta",
         "analytics_retention",
         "analytics_user_paid_periods",
-        "analytics_funnel_breakdown",
         "analytics_funnel_gaps",
         "analytics_funnel_rollup",
     ):
