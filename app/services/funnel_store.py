@@ -37,15 +37,13 @@ ZONE_META = "local_zone"
 
 
 def rollup_zone_name(session: Session) -> str:
-    """The zone of the rollups' local days: the one recorded, else ANALYTICS_TIMEZONE (then recorded)."""
+    """The zone of the rollups' local days: the one recorded by the last rebuild, else ANALYTICS_TIMEZONE."""
     transaction = session.get_transaction()
     cached = session.info.get(ZONE_META)
     if cached is not None and cached[0] is transaction:
         return cached[1]  # read once per transaction: record_event runs this for every event
     name = session.connection().scalar(select(RollupMeta.value).where(RollupMeta.name == ZONE_META))
-    if name is None:
-        name = get_settings().analytics_timezone
-        session.execute(insert(RollupMeta).values(name=ZONE_META, value=name))
+    name = name or get_settings().analytics_timezone
     session.info[ZONE_META] = (transaction, name)
     return name
 
