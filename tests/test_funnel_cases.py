@@ -230,3 +230,33 @@ def test_exclude_internal(db, h, settings, monkeypatch):
     set_admin(db, "buyer@shop.test", True)  # a grant-admin counts at the next report
     internal = frozenset(internal_user_ids(db, settings))
     assert counts(funnel(db, "2026-11-02", "2026-11-02", exclude_internal=True, internal_user_ids=internal)) == [1, 0, 0, 0]
+
+
+def test_rollups_keyed_by_the_zone_of_the_setting(db, h, settings, monkeypatch):
+    """ANALYTICS_TIMEZONE=America/New_York: its local days and months come from the rollups, as do UTC's."""
+    import datetime as dt
+
+    from app.services.funnel_query import FunnelQuery, SqlFunnelEngine
+    from app.services.funnel_rebuild import rebuild_funnel
+    from app.services.retention import retention
+    from tests.funnel_helpers import at
+
+    monkeypatch.setattr(settings, "analytics_timezone", "America/New_York")
+    rebuild_funnel(db)  # records the zone the rollups are keyed by
+    h.order(h.user("2026-11-01 03:00"), "2026-11-01 04:00", "2026-11-01 04:00")  # 31 Oct 23:00 in New York
+    h.order(h.user("2026-12-01 03:00"), "2026-12-01 03:30", "2026-12-01 03:30")  # 30 Nov 22:00 in New York
+    h.user("2026-11-15 12:00")
+    november = funnel(db, "2026-11-01", "2026-11-30", tz="America/New_York", now="2027-01-01 00:00")
+    assert counts(november) == [2, 1, 1, 0]
+    assert column(november, "median_seconds") == [None, 1800.0, 0.0, None]
+    utc = funnel(db, "2026-11-01", "2026-11-30", tz="UTC", now="2027-01-01 00:00")
+    assert counts(utc) == [2, 1, 1, 0]
+    assert column(utc, "median_seconds") == [None, 3600.0, 0.0, None]
+    for tz in ("America/New_York", "UTC"):
+        query = FunnelQuery(start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 30), tz=tz, now=at("2027-01-01 00:00"))
+        assert SqlFunnelEngine().funnel(db, query).source == "rollup"
+    report = retention(db, interval="month", start=dt.date(2026, 10, 1), end=dt.date(2026, 11, 30), tz="America/New_York")
+    assert report.source == "rollup"
+    # Both payments are November in New York: 04:00Z on 1 Nov is midnight EDT, 03:30Z on 1 Dec is 22:30 EST on 30 Nov.
+    assert [(c.cohort_start, c.size, c.retained) for c in report.cohorts] == [("2026-10-01", 0, [0]), ("2026-11-01", 2, [])]
+    assert retention(db, interval="month", start=dt.date(2026, 10, 1), end=dt.date(2026, 11, 30), tz="UTC").source == "events"
