@@ -149,9 +149,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-writes", action="store_true")
+    parser.add_argument("--skip-reads", action="store_true", help="only the write cost")
     args = parser.parse_args(argv)
     lines = ["| events | database | query | median ms | p95 ms | first ms |", "|---|---|---|---:|---:|---:|"]
-    for size in [s.strip() for s in args.sizes.split(",")]:
+    for size in [] if args.skip_reads else [s.strip() for s in args.sizes.split(",")]:
         loaded_now = None
         ours_365 = {}
         for kind in [k.strip() for k in args.databases.split(",")]:

@@ -21,7 +21,7 @@ class FunnelStep(Base):
     __tablename__ = "analytics_funnel_steps"
     __table_args__ = (
         # The exact path (other zones, breakdown percentiles, open windows) reads a range of entries.
-        Index("ix_analytics_funnel_steps_range", "kind", "chain", "entry_at", "step"),
+        Index("ix_analytics_funnel_steps_range", "kind", "chain", "entry_at", "step", "delay_days", "entrant_id"),
         # Percentile refinement: one gap bucket's rows of a range, covering the filter and the value.
         Index("ix_analytics_funnel_steps_bucket", "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"),
     )
@@ -51,13 +51,17 @@ class FunnelRollup(Base):
     """
 
     __tablename__ = "analytics_funnel_rollup"
+    __table_args__ = (
+        Index("ix_analytics_funnel_rollup_local", "kind", "chain", "period", "local_day", "step", "delay_days", "entrants"),
+    )
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     chain: Mapped[str] = mapped_column(String(8), primary_key=True)
-    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    # Days before steps in the key: a report reads a range of days for all steps.
     period: Mapped[str] = mapped_column(String(1), primary_key=True)
     utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     entrants: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -70,13 +74,17 @@ class FunnelGapRollup(Base):
     """
 
     __tablename__ = "analytics_funnel_gaps"
+    __table_args__ = (
+        Index("ix_analytics_funnel_gaps_local", "kind", "chain", "period", "local_day", "step", "delay_days", "bucket", "entrants"),
+    )
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     chain: Mapped[str] = mapped_column(String(8), primary_key=True)
-    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    # Days before steps in the key: a report reads a range of days for all steps.
     period: Mapped[str] = mapped_column(String(1), primary_key=True)
     utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     entrants: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -227,7 +227,7 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -
     excluded = sorted(query.internal_user_ids)
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
-        for step, bucket in session.execute(
+        for step, bucket in connection.execute(
             select(s.step, s.bucket).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
         ):
             reached[step] -= 1
@@ -240,11 +240,10 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -
     recent = [*in_range, s.entry_at >= deadline]
     if excluded:
         recent.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-    last_step: dict[int, int] = {}
-    for entrant_id, step, delay in session.execute(select(s.entrant_id, s.step, s.delay_days).where(*recent)):
-        if delay <= w:
-            last_step[entrant_id] = max(last_step.get(entrant_id, 0), step)
-    last = Counter(last_step.values())
+    furthest = (
+        select(s.entrant_id, func.max(s.step).label("furthest")).where(*recent, s.delay_days <= w).group_by(s.entrant_id).subquery()
+    )
+    last = Counter(dict(connection.execute(select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all()))
     open_short = [0] + [last[k - 1] for k in range(2, n + 1)]
     percentiles = [(None, None)]
     for k in range(2, n + 1):
@@ -268,7 +267,7 @@ def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, in
     if excluded:
         conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
     # The database sorts the bucket's gaps and hands back the one at the rank.
-    return session.scalar(select(s.gap_us).where(*conditions).order_by(s.gap_us).limit(1).offset(rank - 1))
+    return session.connection().scalar(select(s.gap_us).where(*conditions).order_by(s.gap_us).limit(1).offset(rank - 1))
 
 
 ENGINE: FunnelEngine = SqlFunnelEngine()

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("attr_delay", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("kind", "entrant_id", "chain", "step", name=op.f("pk_analytics_funnel_steps")),
     )
-    op.create_index("ix_analytics_funnel_steps_range", "analytics_funnel_steps", ["kind", "chain", "entry_at", "step"])
+    op.create_index(
+        "ix_analytics_funnel_steps_range", "analytics_funnel_steps", ["kind", "chain", "entry_at", "step", "delay_days", "entrant_id"]
+    )
     op.create_index(
         "ix_analytics_funnel_steps_bucket", "analytics_funnel_steps",
         ["kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"],
@@ -46,10 +48,10 @@ def upgrade() -> None:
         return [
         sa.Column("kind", sa.String(5), nullable=False),
         sa.Column("chain", sa.String(8), nullable=False),
-        sa.Column("step", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("period", sa.String(1), nullable=False),
         sa.Column("utc_day", sa.Date(), nullable=False),
         sa.Column("local_day", sa.Date(), nullable=False),
+        sa.Column("step", sa.SmallInteger(), autoincrement=False, nullable=False),
         ]
     op.create_table(
         "analytics_funnel_rollup",
@@ -57,8 +59,12 @@ def upgrade() -> None:
         sa.Column("delay_days", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("entrants", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", name=op.f("pk_analytics_funnel_rollup")
+            "kind", "chain", "period", "utc_day", "local_day", "step", "delay_days", name=op.f("pk_analytics_funnel_rollup")
         ),
+    )
+    op.create_index(
+        "ix_analytics_funnel_rollup_local", "analytics_funnel_rollup",
+        ["kind", "chain", "period", "local_day", "step", "delay_days", "entrants"],
     )
     op.create_table(
         "analytics_funnel_gaps",
@@ -67,9 +73,13 @@ def upgrade() -> None:
         sa.Column("bucket", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("entrants", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket",
+            "kind", "chain", "period", "utc_day", "local_day", "step", "delay_days", "bucket",
             name=op.f("pk_analytics_funnel_gaps"),
         ),
+    )
+    op.create_index(
+        "ix_analytics_funnel_gaps_local", "analytics_funnel_gaps",
+        ["kind", "chain", "period", "local_day", "step", "delay_days", "bucket", "entrants"],
     )
     op.create_table(
         "analytics_user_paid_periods",
