@@ -10,7 +10,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -74,26 +74,27 @@ def refresh_entrants(session: Session, *, user_ids: list[int], order_ids: list[i
     zone = zones.zone(rollup_zone_name(session))
     new_rows: list[StepRow] = []
     e = AnalyticsEvent
-    wanted = [c.in_(ids) for c, ids in ((e.user_id, user_ids), (e.order_id, order_ids)) if ids]
-    events, regions = _event_rows(session, or_(*wanted)) if wanted else ([], {})
+    # One query per index: MariaDB answers `user_id IN .. OR order_id IN ..` with a table scan.
     if user_ids:
+        events, regions = _event_rows(session, e.user_id.in_(user_ids))
         verified = dict(session.execute(select(User.id, User.verified_at).where(User.id.in_(user_ids))).all())
         for user_id in user_ids:
             mine = [ev for ev, u in events if u == user_id]
             new_rows += user_rows(user_id, mine, verified.get(user_id), regions)
     if order_ids:
+        events, regions = _event_rows(session, e.order_id.in_(order_ids))
         for order_id in order_ids:
             mine = [(ev, u) for ev, u in events if ev.order_id == order_id]
             owner = next((u for ev, u in mine if ev.event_type == EventType.CHECKOUT_STARTED and u), None)
             new_rows += order_rows(order_id, owner, [ev for ev, _ in mine], regions)
     s = FunnelStep
-    entrants = [("user", u) for u in user_ids] + [("order", o) for o in order_ids]
+    # Equalities on the primary key's prefix (a row-value IN is a full scan on MariaDB).
+    entrants = [and_(s.kind == "user", s.entrant_id.in_(user_ids))] if user_ids else []
+    entrants += [and_(s.kind == "order", s.entrant_id.in_(order_ids))] if order_ids else []
     old_rows = [
         StepRow(*row)
-        for row in session.execute(
-            select(*(s.__table__.c[c] for c in STEP_COLUMNS)).where(tuple_(s.kind, s.entrant_id).in_(entrants))
-        ).all()
-    ]
+        for row in session.execute(select(*(s.__table__.c[c] for c in STEP_COLUMNS)).where(or_(*entrants))).all()
+    ] if entrants else []
     _apply(session, old_rows, new_rows, zone)
 
 

@@ -99,6 +99,8 @@ def test_retention_heatmap(admin_page, today, screenshot):
 def test_bad_zone_in_the_url_shows_the_servers_reason(admin_page):
     admin_page.goto("/admin/analytics?tz=Mars/Olympus")
     admin_page.locator('#funnel-panel[aria-busy="false"]').wait_for()
+    admin_page.locator('#retention-panel[aria-busy="false"]').wait_for()
+    assert "tz" in admin_page.text_content("#retention-error")
     assert "tz" in admin_page.text_content("#funnel-error")
     assert admin_page.get_attribute("#funnel-panel", "data-state") == "error"
     # The browser logs the failed requests (422) as console errors: expected here.
