@@ -155,9 +155,21 @@
       ...one.steps.slice(1).flatMap((s) => [`${fmt.count(s.count)} (${fmt.percent(s.conversion_from_start)})`, duration(s.median_seconds)])]));
   }
 
+  /** The dashboard shows what is wrong with the range; these panels then ask nothing either. */
+  function rangeProblem(panel, error) {
+    const check = window.ShopRangeCheck;
+    const problem = check ? check.problem(state.start, state.end, config.today) : null;
+    if (!problem) return false;
+    $(error).hidden = true;
+    $(panel).dataset.state = problem.kind;
+    $(panel).setAttribute("aria-busy", "false");
+    return true;
+  }
+
   async function loadFunnel() {
     const seq = ++funnelSeq;
     syncControls();
+    if (rangeProblem("funnel-panel", "funnel-error")) return;
     const params = commonParams();
     params.set("by", state.by);
     params.set("window_days", state.window);
@@ -205,6 +217,7 @@
 
   async function loadRetention() {
     const seq = ++retentionSeq;
+    if (rangeProblem("retention-panel", "retention-error")) return;
     const params = commonParams();
     params.set("interval", state.interval);
     $("retention-panel").setAttribute("aria-busy", "true");
