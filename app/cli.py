@@ -110,13 +110,14 @@ def demo_data(args: argparse.Namespace) -> int:
     )
 
 
-@command("rebuild-rollups", "recompute the analytics rollup tables (and the user bitmaps) from analytics_events")
+@command("rebuild-rollups", "recompute the analytics rollups, funnel and retention tables (and the user bitmaps) from analytics_events")
 def rebuild_rollups(args: argparse.Namespace) -> int:
     from app.db import get_sessionmaker
     from app.services import rollup_repo, unique_users
+    from app.services.funnel_rebuild import rebuild_funnel
 
     with get_sessionmaker().begin() as session:
-        rows = rollup_repo.rebuild(session)
+        rows = rollup_repo.rebuild(session) | rebuild_funnel(session)
         first = rollup_repo.first_event_day(session)
         bitmaps = unique_users.rebuild_bitmaps(session, first, _today()) if first else 0
     print(", ".join(f"{table}: {n} rows" for table, n in rows.items()) + f"; user bitmaps rewritten: {bitmaps}")

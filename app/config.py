@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # Seconds between the server's background refreshes of the unique-user bitmaps
     # (0: never; `python -m app refresh-bitmaps` does the same from a shell or cron).
     analytics_bitmap_refresh_seconds: int = Field(60, ge=0)
+    # IANA zone whose local calendar days the reports use by default (and the funnel rollups are keyed by).
+    analytics_timezone: str = "UTC"
+    # Comma list of emails (or *@domain) left out of reports with exclude_internal=true, besides admins.
+    analytics_exclude_emails: str = ""
 
     login_code_ttl_seconds: int = 600
     login_code_max_attempts: int = 5
@@ -57,6 +61,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.strip().upper()
+
+    @field_validator("analytics_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"ANALYTICS_TIMEZONE: {value!r} is not an IANA time zone") from None
+        return value.strip()
 
     @field_validator("email_backend")
     @classmethod
@@ -87,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def admin_email_set(self) -> set[str]:
         return {e.strip().lower() for e in self.admin_emails.split(",") if e.strip()}
+
+    @property
+    def analytics_exclude_patterns(self) -> list[str]:
+        return [e.strip().lower() for e in self.analytics_exclude_emails.split(",") if e.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

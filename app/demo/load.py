@@ -16,6 +16,7 @@ from app.models.analytics import AnalyticsEvent
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import rollup_repo
+from app.services.funnel_rebuild import rebuild_funnel
 
 def has_data(session: Session) -> bool:
     """True when the shop already has plans, users, orders or events."""
@@ -36,6 +37,8 @@ def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -
         writer.finish()
     # The same set-based GROUP BY as `rebuild-rollups`: one definition of the rollup arithmetic.
     written += sum(rollup_repo.rebuild(session).values())
+    # The per-entrant funnel rows need each user's events in order: recomputed by the one rebuild.
+    rebuild_funnel(session)
     return written
 
 
@@ -54,7 +57,7 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
         [[(i + 1, p.name, p.region, p.data_mb, p.validity_days, p.price_minor_units, p.currency, True, start)
           for i, p in enumerate(data.plans)]],
     )
-    written += writer.write("users", ["id", "email", "is_admin", "created_at"], _user_rows(data))
+    written += writer.write("users", ["id", "email", "is_admin", "created_at", "verified_at"], _user_rows(data))
     written += writer.write(
         "orders",
         ["id", "user_id", "plan_id", "status", "amount_minor_units", "currency", "payment_intent_id",
@@ -81,13 +84,16 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
 
 def _user_rows(data: DemoData):
     admins = get_settings().admin_email_set
+    verifies = demo_rows.verifies(data)
     for start in range(0, len(data.user_signup_at), demo_rows.CHUNK):
         stamps = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK])
+        verified = demo_rows.timestamps(data.user_signup_at[start : start + demo_rows.CHUNK] + demo_rows.VERIFY_DELAY)
         rows = []
         for offset, stamp in enumerate(stamps):
             user_id = start + offset + 1
             address = demo_rows.email(user_id)
-            rows.append((user_id, address, address in admins, stamp))
+            verified_at = verified[offset] if verifies[user_id - 1] else None
+            rows.append((user_id, address, address in admins, stamp, verified_at))
         yield rows
 
 

@@ -18,6 +18,7 @@ from app.models.order import Order
 from app.models.plan import Plan
 from app.models.user import User
 from app.services.auth import get_or_create_user
+from app.services.funnel_store import mark_verified
 from app.services.orders import activate_esim, create_order, handle_webhook_event, mark_paid
 
 
@@ -39,11 +40,15 @@ def replay(session: Session, data: DemoData, *, show_progress: bool = True) -> N
     session.flush()
     times, kinds, ids = demo_rows.actions(data)
     retried = demo_rows.retried(data)
+    verifies = demo_rows.verifies(data)
     for at, kind, entity in tqdm(list(zip(times.tolist(), kinds.tolist(), ids.tolist(), strict=True)),
                                  disable=not show_progress, desc="demo data", unit="actions"):
         now = dt.datetime.fromtimestamp(at, dt.UTC)
         if kind == SIGNUP:
-            get_or_create_user(session, demo_rows.email(entity), settings=settings, now=now)
+            user = get_or_create_user(session, demo_rows.email(entity), settings=settings, now=now)
+            if verifies[entity - 1]:
+                # Entered VERIFY_DELAY s later; the per-entrant rows do not depend on the order of writes.
+                mark_verified(session, user, now + dt.timedelta(seconds=demo_rows.VERIFY_DELAY))
         elif kind == CHECKOUT:
             create_order(session, session.get(User, int(data.order_user[entity - 1])), plans[int(data.order_plan[entity - 1])].id, now=now)
         elif kind == PAYMENT_FAILED or (kind == PAID and retried[entity - 1]):

@@ -11,6 +11,14 @@ from app.models.analytics import (
     EventType,
 )
 from app.models.esim import EsimProfile
+from app.models.funnel import (
+    FunnelGapRollup,
+    FunnelRollup,
+    FunnelStep,
+    RetentionRollup,
+    RollupMeta,
+    UserPaidPeriod,
+)
 from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
@@ -26,11 +34,17 @@ __all__ = [
     "AuthSession",
     "EsimProfile",
     "EventType",
+    "FunnelGapRollup",
+    "FunnelRollup",
+    "FunnelStep",
     "LoginCode",
     "Order",
     "OrderStatus",
     "PaymentWebhookEvent",
     "Plan",
     "RateLimitCounter",
+    "RetentionRollup",
+    "RollupMeta",
     "User",
+    "UserPaidPeriod",
 ]

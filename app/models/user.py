@@ -15,6 +15,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The first successful login-code verification (the funnel's optional "verified" step).
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LoginCode(Base):

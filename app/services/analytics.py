@@ -21,8 +21,8 @@ from app.schemas.analytics import (
     Timeseries,
     TopPlan,
 )
+from app.services import funnel_store, rollup_repo
 from app.services import projections as projection_service
-from app.services import rollup_repo
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
 from app.services.report_engine import ReportEngine, SqlEngine
 
@@ -70,6 +70,7 @@ def record_event(
     )
     session.add(event)
     rollup_repo.add_event(session, event)
+    funnel_store.refresh_for_event(session, event)
     return event
 
 

@@ -17,6 +17,7 @@ from app.models.analytics import EventType
 from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
 from app.services import sqlcompat
 from app.services.analytics import record_event
+from app.services.funnel_store import mark_verified
 
 RATE_WINDOW = dt.timedelta(hours=1)
 RATE_KEY_MAX = RateLimitCounter.__table__.c.key.type.length
@@ -137,6 +138,7 @@ def verify_code(
         return invalid  # a simultaneous verification used it first
     if user.email in settings.admin_email_set and not user.is_admin:
         user.is_admin = True
+    mark_verified(session, user, now)
     token = secrets.token_urlsafe(32)
     session.add(
         AuthSession(

@@ -21,6 +21,12 @@ def add_counts(session: Session, table, keys: dict, increments: dict) -> None:
     session.execute(stmt, {**keys, **increments})
 
 
+def add_counts_many(session: Session, table, key_names: tuple[str, ...], increment_names: tuple[str, ...], rows: list[dict]) -> None:
+    """`add_counts` for many rows in one executemany (keys must be distinct within `rows`)."""
+    if rows:
+        session.execute(_upsert(session.get_bind().dialect.name, table, key_names, increment_names), rows)
+
+
 @lru_cache(maxsize=64)
 def _upsert(name: str, table, keys: tuple[str, ...], increments: tuple[str, ...]):
     # Built once per table and shape: record_event runs this on every event, and

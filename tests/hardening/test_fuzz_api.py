@@ -38,6 +38,8 @@ SEMANTIC_CHECKS = {
     "/admin/analytics/overview": "dates must be real calendar days within 1970..2999, start before end (422)",
     "/admin/analytics/timeseries": "dates must be real calendar days within 1970..2999, start before end (422)",
     "/admin/analytics/projections": "as_of must be a real calendar day within 1970..2999 (422)",
+    "/admin/analytics/funnel": "dates must be real calendar days within 1970..2999, start before end; tz an IANA zone (422)",
+    "/admin/analytics/retention": "dates must be real calendar days within 1970..2999, start before end; tz an IANA zone (422)",
 }
 
 RESPONSE_CHECKS = [

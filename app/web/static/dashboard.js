@@ -10,6 +10,7 @@
   const $ = (id) => document.getElementById(id);
 
   class Redirecting extends Error {}
+  const OWN_PARAMS = new Set(["start_date", "end_date", "event_types", "event_types[]", "window_days", "horizon_days", "currency"]);
 
   let state = readState();
   let rangeSeq = 0;
@@ -38,6 +39,10 @@
     if (state.window !== String(config.defaultWindowDays)) params.set("window_days", state.window);
     if (state.horizon !== String(config.defaultHorizonDays)) params.set("horizon_days", state.horizon);
     if (state.currency !== config.defaultCurrency) params.set("currency", state.currency);
+    // Other panels' parameters (funnel_*, retention_*, tz, ...) stay as they are.
+    for (const [key, value] of new URLSearchParams(location.search)) {
+      if (!OWN_PARAMS.has(key)) params.append(key, value);
+    }
     const query = params.toString();
     return location.pathname + (query ? "?" + query : "");
   }
@@ -45,6 +50,7 @@
   function pushState() {
     const url = stateUrl();
     if (url !== location.pathname + location.search) history.pushState(null, "", url);
+    window.dispatchEvent(new Event("shop:statechange"));
   }
 
   function rangeParams() {

@@ -1,0 +1,120 @@
+"""Derived funnel and retention tables, kept in the business transaction by `record_event`.
+
+`analytics_funnel_steps` holds, per entrant (a user for by=user, an order for by=order)
+and chain, the time each step was first reached, independent of any window. The two
+rollups count those rows per (entry day, step, delay in days, gap bucket) so that any
+window of 1..90 days is answered from a few thousand rows. All of it can be rebuilt from
+`analytics_events` (plus `users.verified_at`) by `python -m app rebuild-rollups`.
+"""
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Date, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime
+
+
+class FunnelStep(Base):
+    """One reached step of one entrant in one chain ('base', or 'verified' with the login-code step)."""
+
+    __tablename__ = "analytics_funnel_steps"
+    __table_args__ = (
+        # The exact path (other zones, breakdown percentiles, open windows) reads a range of entries.
+        Index("ix_analytics_funnel_steps_range", "kind", "chain", "entry_at", "step", "delay_days", "entrant_id"),
+        # Percentile refinement: one gap bucket's rows of a range, covering the filter and the value.
+        Index("ix_analytics_funnel_steps_bucket", "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)  # user | order
+    entrant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain: Mapped[str] = mapped_column(String(8), primary_key=True)  # base | verified
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)  # 1 = entry
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    entry_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reached_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    gap_us: Mapped[int] = mapped_column(BigInteger)  # from the previous step; 0 for the entry
+    delay_days: Mapped[int] = mapped_column(SmallInteger)  # ceil((reached - entry) / 1 day), 91 = beyond 90
+    bucket: Mapped[int] = mapped_column(SmallInteger)  # of gap_us, see funnel_spec.GAP_BOUNDS_US
+    plan_id: Mapped[int] = mapped_column(Integer)  # of the attributed checkout; 0 = none
+    region: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    attr_delay: Mapped[int] = mapped_column(SmallInteger)  # delay of the attributed checkout; 127 = none
+
+
+class FunnelRollup(Base):
+    """Entrants per (kind, chain, step, period, UTC day, local day, delay in days).
+
+    period 'd' rows are days; 'm' rows are months (both day columns hold the month's
+    first day, of UTC and of the rollup zone). The local day is in the zone recorded in
+    `analytics_rollup_meta` (ANALYTICS_TIMEZONE when the rows were written).
+    """
+
+    __tablename__ = "analytics_funnel_rollup"
+    __table_args__ = (
+        Index("ix_analytics_funnel_rollup_local", "kind", "chain", "period", "local_day", "step", "delay_days", "entrants"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # Days before steps in the key: a report reads a range of days for all steps.
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    entrants: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FunnelGapRollup(Base):
+    """The same for steps 2+, split by the power-of-two bucket of the time from the previous step.
+
+    It locates the bucket holding a percentile's rank; that bucket's exact gaps are then
+    read from analytics_funnel_steps.
+    """
+
+    __tablename__ = "analytics_funnel_gaps"
+    __table_args__ = (
+        Index("ix_analytics_funnel_gaps_local", "kind", "chain", "period", "local_day", "step", "delay_days", "bucket", "entrants"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # Days before steps in the key: a report reads a range of days for all steps.
+    period: Mapped[str] = mapped_column(String(1), primary_key=True)
+    utc_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    local_day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    entrants: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UserPaidPeriod(Base):
+    """A period (week from Monday / month, of the rollup zone) in which a user paid; unique per user."""
+
+    __tablename__ = "analytics_user_paid_periods"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    interval: Mapped[str] = mapped_column(String(5), primary_key=True)  # week | month
+    period_start: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+
+
+class RetentionRollup(Base):
+    """Users of a first-payment cohort who paid in the period `period_offset` after it (0 = cohort size)."""
+
+    __tablename__ = "analytics_retention"
+
+    interval: Mapped[str] = mapped_column(String(5), primary_key=True)
+    cohort_start: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    period_offset: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    users: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RollupMeta(Base):
+    """Facts about the derived tables, e.g. the zone of their local days."""
+
+    __tablename__ = "analytics_rollup_meta"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,273 @@
+"""The ordered funnel report: a typed `FunnelQuery` in, a typed `FunnelResponse` out.
+
+`FunnelEngine` is the seam another store (ClickHouse) can implement. `SqlFunnelEngine`
+answers from the rollups when the zone is the rollups' zone or UTC and no breakdown is
+asked; otherwise from the per-entrant rows of the range. Both give the same numbers.
+"""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
+from app.models.plan import Plan
+from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
+from app.services import zones
+from app.services.funnel_spec import nearest_rank, percentile_rank, step_names
+from app.services.funnel_store import rollup_zone_name
+
+BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
+TOP_VALUES = 10
+NONE_VALUE, OTHER_VALUE = "(none)", "Other"
+
+
+@dataclass(frozen=True)
+class FunnelQuery:
+    start: dt.date
+    end: dt.date
+    by: str = "user"  # user | order
+    window_days: int = 14
+    tz: str = "UTC"
+    breakdown: str | None = None
+    exclude_internal: bool = False
+    with_verified: bool = False
+    internal_user_ids: frozenset[int] = frozenset()
+    now: dt.datetime | None = None
+    clamped: bool = False
+
+    @property
+    def chain(self) -> str:
+        return "verified" if self.with_verified and self.by == "user" else "base"
+
+
+class FunnelEngine(Protocol):
+    def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse: ...
+
+
+@dataclass
+class _Entrant:
+    entry_at: dt.datetime
+    reached: int  # last step reached within the window
+    gaps: dict[int, int]  # step -> gap_us from the previous step (reached steps only)
+    value: str
+
+
+class SqlFunnelEngine:
+    """The funnel on the shop's own database (SQLite, MariaDB/MySQL, PostgreSQL)."""
+
+    def __init__(self, *, use_rollups: bool = True):
+        self.use_rollups = use_rollups
+
+    def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse:
+        names = step_names(query.by, query.chain)
+        rollup_zone = rollup_zone_name(session)
+        if self.use_rollups and query.breakdown is None and query.tz in (rollup_zone, "UTC"):
+            day_column = "local_day" if query.tz == rollup_zone else "utc_day"
+            steps = _from_rollup(session, query, names, day_column)
+            return _response(query, names, steps, None, "rollup")
+        entrants = _entrants(session, query)
+        steps = _summarise(query, names, list(entrants.values()))
+        series = _breakdown(session, query, names, entrants) if query.breakdown else None
+        return _response(query, names, steps, series, "entrants")
+
+
+def _response(query, names, steps, series, source) -> FunnelResponse:
+    return FunnelResponse(
+        start_date=query.start.isoformat(), end_date=query.end.isoformat(), clamped=query.clamped, by=query.by,
+        window_days=query.window_days, tz=query.tz, breakdown=query.breakdown, exclude_internal=query.exclude_internal,
+        steps=list(names), funnel=steps, breakdowns=series, source=source, now=query.now.isoformat(),
+    )
+
+
+def _step_results(names, counts, open_short, percentiles) -> list[FunnelStepResult]:
+    """counts[i]: reached step i+1; open_short[i]: reached step i, not i+1, window open."""
+    results = []
+    for i, name in enumerate(names):
+        previous = counts[i - 1] if i else counts[0]
+        missing = previous - counts[i] if i else 0
+        in_progress = open_short[i] if i else 0
+        median, p90 = percentiles[i] if i else (None, None)
+        results.append(
+            FunnelStepResult(
+                name=name, count=counts[i],
+                conversion_from_previous=counts[i] / previous if previous else None,
+                conversion_from_start=counts[i] / counts[0] if counts[0] else None,
+                dropped=missing - in_progress, in_progress=in_progress,
+                median_seconds=median / 1e6 if median is not None else None,
+                p90_seconds=p90 / 1e6 if p90 is not None else None,
+            )
+        )
+    return results
+
+
+# The per-entrant path ----------------------------------------------------------------
+
+
+def _entrants(session: Session, query: FunnelQuery) -> dict[int, _Entrant]:
+    s = FunnelStep
+    start_at, end_before = zones.day_span(query.start, query.end, zones.zone(query.tz))
+    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before]
+    if query.internal_user_ids:
+        conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(sorted(query.internal_user_ids))))
+    rows = session.connection().execute(  # Core: no ORM row processing on a range of entrants
+        select(s.entrant_id, s.step, s.entry_at, s.gap_us, s.delay_days, s.plan_id, s.region, s.currency, s.attr_delay)
+        .where(*conditions)
+    ).all()
+    labels = _labels(session, query, rows)
+    entrants: dict[int, _Entrant] = {}
+    w = query.window_days
+    for entrant_id, step, entry_at, gap_us, delay, plan_id, region, currency, attr_delay in sorted(rows, key=lambda r: (r[0], r[1])):
+        if step == 1:
+            value = labels(entry_at, plan_id, region, currency, attr_delay <= w)
+            entrants[entrant_id] = _Entrant(entry_at, 1, {}, value)
+        elif delay <= w and entrant_id in entrants and entrants[entrant_id].reached == step - 1:
+            entrants[entrant_id].reached = step
+            entrants[entrant_id].gaps[step] = gap_us
+    return entrants
+
+
+def _labels(session: Session, query: FunnelQuery, rows):
+    tz = zones.zone(query.tz)
+    kind = query.breakdown
+    plan_names = {}
+    if kind == "plan":
+        ids = {r[5] for r in rows if r[5]}
+        plan_names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(ids))).all()) if ids else {}
+
+    def label(entry_at, plan_id, region, currency, attributed: bool) -> str:
+        if kind == "signup_week":
+            return zones.week_start(zones.local_day(entry_at, tz)).isoformat()
+        if kind == "signup_month":
+            return zones.local_day(entry_at, tz).strftime("%Y-%m")
+        if not attributed or (kind == "plan" and not plan_id):
+            return NONE_VALUE
+        if kind == "plan":
+            return plan_names.get(plan_id) or f"plan {plan_id}"
+        if kind == "region":
+            return region or NONE_VALUE
+        if kind == "currency":
+            return currency or NONE_VALUE
+        return ""
+
+    return label
+
+
+def _summarise(query: FunnelQuery, names, entrants: list[_Entrant]) -> list[FunnelStepResult]:
+    n = len(names)
+    counts = [sum(1 for e in entrants if e.reached >= k) for k in range(1, n + 1)]
+    deadline = query.now - dt.timedelta(days=query.window_days)
+    open_short = [0] + [sum(1 for e in entrants if e.reached == k - 1 and e.entry_at >= deadline) for k in range(2, n + 1)]
+    percentiles = [(None, None)]
+    for k in range(2, n + 1):
+        gaps = sorted(e.gaps[k] for e in entrants if e.reached >= k)
+        percentiles.append((nearest_rank(gaps, 50), nearest_rank(gaps, 90)))
+    return _step_results(names, counts, open_short, percentiles)
+
+
+def _breakdown(session, query, names, entrants: dict[int, _Entrant]) -> list[FunnelSeries]:
+    groups: dict[str, list[_Entrant]] = defaultdict(list)
+    for e in entrants.values():
+        groups[e.value].append(e)
+    ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))
+    if query.breakdown in ("signup_week", "signup_month"):
+        ranked = sorted(groups)  # periods read in time order; every one is shown
+        top, rest = ranked, []
+    else:
+        top, rest = ranked[:TOP_VALUES], ranked[TOP_VALUES:]
+    series = [FunnelSeries(value=v, entrants=len(groups[v]), steps=_summarise(query, names, groups[v])) for v in top]
+    if rest:
+        others = [e for v in rest for e in groups[v]]
+        series.append(FunnelSeries(value=OTHER_VALUE, entrants=len(others), steps=_summarise(query, names, others)))
+    return series
+
+
+# The rollup path -----------------------------------------------------------------------
+
+
+def _period_filter(model, day_column: str, start: dt.date, end: dt.date):
+    """Whole months from the 'm' rows, the days around them from the 'd' rows."""
+    day = getattr(model, day_column)
+    first_full = start if start.day == 1 else zones.next_month(start)
+    after_full = zones.next_month(end) if (end + dt.timedelta(days=1)).day == 1 else end.replace(day=1)
+    if first_full >= after_full:
+        return and_(model.period == "d", day >= start, day <= end)
+    return or_(
+        and_(model.period == "m", day >= first_full, day < after_full),
+        and_(model.period == "d", day >= start, day < first_full),
+        and_(model.period == "d", day >= after_full, day <= end),
+    )
+
+
+def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -> list[FunnelStepResult]:
+    r, g = FunnelRollup, FunnelGapRollup
+    w = query.window_days
+    connection = session.connection()
+    reached = Counter()
+    for step, entrants in connection.execute(
+        select(r.step, func.sum(r.entrants))
+        .where(r.kind == query.by, r.chain == query.chain, r.delay_days <= w, _period_filter(r, day_column, query.start, query.end))
+        .group_by(r.step)
+    ):
+        reached[step] += int(entrants)
+    histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
+    for step, bucket, entrants in connection.execute(
+        select(g.step, g.bucket, func.sum(g.entrants))
+        .where(g.kind == query.by, g.chain == query.chain, g.delay_days <= w, _period_filter(g, day_column, query.start, query.end))
+        .group_by(g.step, g.bucket)
+    ):
+        histogram[step][bucket] += int(entrants)
+    tz = zones.zone(query.tz)
+    start_at, end_before = zones.day_span(query.start, query.end, tz)
+    s = FunnelStep
+    in_range = (s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before)
+    excluded = sorted(query.internal_user_ids)
+    if excluded:
+        # Internal users are few: take their own rows back out of the rollup's sums.
+        for step, bucket in connection.execute(
+            select(s.step, s.bucket).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
+        ):
+            reached[step] -= 1
+            if step > 1:
+                histogram[step][bucket] -= 1
+    n = len(names)
+    counts = [reached[k] for k in range(1, n + 1)]
+    # Entrants whose window is still open: the last window_days of entries, read one by one.
+    deadline = query.now - dt.timedelta(days=w)
+    recent = [*in_range, s.entry_at >= deadline]
+    if excluded:
+        recent.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+    furthest = (
+        select(s.entrant_id, func.max(s.step).label("furthest")).where(*recent, s.delay_days <= w).group_by(s.entrant_id).subquery()
+    )
+    last = Counter(dict(connection.execute(select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all()))
+    open_short = [0] + [last[k - 1] for k in range(2, n + 1)]
+    percentiles = [(None, None)]
+    for k in range(2, n + 1):
+        percentiles.append(
+            tuple(_ranked_gap(session, query, k, histogram[k], counts[k - 1], p, in_range, excluded) for p in (50, 90))
+        )
+    return _step_results(names, counts, open_short, percentiles)
+
+
+def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, in_range, excluded) -> int | None:
+    """The exact nearest-rank gap: the histogram finds the bucket, its rows give the value."""
+    if n == 0:
+        return None
+    rank = percentile_rank(n, percent)
+    for bucket in sorted(buckets):
+        if rank <= buckets[bucket]:
+            break
+        rank -= buckets[bucket]
+    s = FunnelStep
+    conditions = [*in_range, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days]
+    if excluded:
+        conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+    # The database sorts the bucket's gaps and hands back the one at the rank.
+    return session.connection().scalar(select(s.gap_us).where(*conditions).order_by(s.gap_us).limit(1).offset(rank - 1))
+
+
+ENGINE: FunnelEngine = SqlFunnelEngine()

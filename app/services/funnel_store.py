@@ -1,0 +1,210 @@
+"""Keep the funnel and retention tables in step with the events (write path and rebuild).
+
+On every recorded event the affected entrants (the event's user, and its order) are
+recomputed from their own few events, read back through the user_id / order_id indexes,
+so a late or out-of-order insert yields the same rows as a rebuild. Only the difference
+between the old and the new rows touches the rollups.
+"""
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.models.analytics import AnalyticsEvent, EventType
+from app.models.funnel import (
+    FunnelGapRollup,
+    FunnelRollup,
+    FunnelStep,
+    RetentionRollup,
+    RollupMeta,
+    UserPaidPeriod,
+)
+from app.models.plan import Plan
+from app.models.user import User
+from app.services import sqlcompat, zones
+from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, order_rows, user_rows
+
+STEP_COLUMNS = list(StepRow.__dataclass_fields__)
+ROLLUP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days")
+GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket")
+RETENTION_KEY = ("interval", "cohort_start", "period_offset")
+INTERVALS = ("week", "month")
+ZONE_META = "local_zone"
+
+
+def rollup_zone_name(session: Session) -> str:
+    """The zone of the rollups' local days: the one recorded by the last rebuild, else ANALYTICS_TIMEZONE."""
+    transaction = session.get_transaction()
+    cached = session.info.get(ZONE_META)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]  # read once per transaction: record_event runs this for every event
+    name = session.connection().scalar(select(RollupMeta.value).where(RollupMeta.name == ZONE_META))
+    name = name or get_settings().analytics_timezone
+    session.info[ZONE_META] = (transaction, name)
+    return name
+
+
+def _event_rows(session: Session, where) -> tuple[list[tuple[Event, int | None]], dict[int, str]]:
+    """The events matching `where` (with their user ids) and the regions of their plans, in one query."""
+    e = AnalyticsEvent
+    rows = session.execute(
+        select(e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id, Plan.region)
+        .outerjoin(Plan, Plan.id == e.plan_id)
+        .where(where)
+    ).all()
+    regions = {r.plan_id: r.region for r in rows if r.plan_id and r.region is not None}
+    return [(Event(t, at, o, p, c), u) for t, at, o, p, c, u, _ in rows], regions
+
+
+def refresh_for_event(session: Session, event: AnalyticsEvent) -> None:
+    """Recompute the entrants and the retention of the user an event belongs to."""
+    session.flush()
+    user_id, order_id = event.user_id, event.order_id
+    refresh_entrants(session, user_ids=[user_id] if user_id else [], order_ids=[order_id] if order_id else [])
+    if user_id and event.event_type == EventType.PAYMENT_SUCCEEDED:
+        refresh_retention(session, [user_id])
+
+
+def refresh_entrants(session: Session, *, user_ids: list[int], order_ids: list[int]) -> None:
+    """Recompute these users' and orders' step rows from their events and apply the difference."""
+    zone = zones.zone(rollup_zone_name(session))
+    new_rows: list[StepRow] = []
+    e = AnalyticsEvent
+    # One query per index: MariaDB answers `user_id IN .. OR order_id IN ..` with a table scan.
+    if user_ids:
+        events, regions = _event_rows(session, e.user_id.in_(user_ids))
+        verified = dict(session.execute(select(User.id, User.verified_at).where(User.id.in_(user_ids))).all())
+        for user_id in user_ids:
+            mine = [ev for ev, u in events if u == user_id]
+            new_rows += user_rows(user_id, mine, verified.get(user_id), regions)
+    if order_ids:
+        events, regions = _event_rows(session, e.order_id.in_(order_ids))
+        for order_id in order_ids:
+            mine = [(ev, u) for ev, u in events if ev.order_id == order_id]
+            owner = next((u for ev, u in mine if ev.event_type == EventType.CHECKOUT_STARTED and u), None)
+            new_rows += order_rows(order_id, owner, [ev for ev, _ in mine], regions)
+    s = FunnelStep
+    # Equalities on the primary key's prefix (a row-value IN is a full scan on MariaDB).
+    entrants = [and_(s.kind == "user", s.entrant_id.in_(user_ids))] if user_ids else []
+    entrants += [and_(s.kind == "order", s.entrant_id.in_(order_ids))] if order_ids else []
+    old_rows = [
+        StepRow(*row)
+        for row in session.execute(select(*(s.__table__.c[c] for c in STEP_COLUMNS)).where(or_(*entrants))).all()
+    ] if entrants else []
+    _apply(session, old_rows, new_rows, zone)
+
+
+def _key(row: StepRow) -> tuple:
+    return (row.kind, row.entrant_id, row.chain, row.step)
+
+
+def _apply(session: Session, old_rows: list[StepRow], new_rows: list[StepRow], zone) -> None:
+    old = {_key(r): r for r in old_rows}
+    new = {_key(r): r for r in new_rows}
+    removed = [r for k, r in old.items() if new.get(k) != r]
+    added = [r for k, r in new.items() if old.get(k) != r]
+    if not removed and not added:
+        return
+    t = FunnelStep.__table__
+    if removed:
+        session.execute(
+            delete(t).where(
+                t.c.kind == bindparam("k"), t.c.entrant_id == bindparam("e"), t.c.chain == bindparam("c"), t.c.step == bindparam("s")
+            ),
+            [{"k": r.kind, "e": r.entrant_id, "c": r.chain, "s": r.step} for r in removed],
+        )
+    if added:
+        session.execute(insert(t), [r.as_dict() for r in added])
+    rollup, gaps = Counter(), Counter()
+    for sign, rows in ((-1, removed), (1, added)):
+        for r in rows:
+            count_row(r, zone, rollup, gaps, sign)
+    _add(session, FunnelRollup, ROLLUP_KEY, rollup)
+    _add(session, FunnelGapRollup, GAP_KEY, gaps)
+
+
+def _add(session: Session, model, key_names: tuple[str, ...], deltas: Counter) -> None:
+    counter = "users" if model is RetentionRollup else "entrants"
+    rows = [{**dict(zip(key_names, key, strict=True)), counter: n} for key, n in sorted(deltas.items()) if n]
+    sqlcompat.add_counts_many(session, model.__table__, key_names, (counter,), rows)
+
+
+def _days(row: StepRow, zone) -> list[tuple[str, dt.date, dt.date]]:
+    utc_day = row.entry_at.astimezone(dt.UTC).date()
+    local = zones.local_day(row.entry_at, zone)
+    return [("d", utc_day, local), ("m", utc_day.replace(day=1), local.replace(day=1))]
+
+
+def count_row(row: StepRow, zone, rollup: Counter, gaps: Counter, sign: int = 1) -> None:
+    """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
+    if row.delay_days > MAX_WINDOW_DAYS:
+        return
+    for p, u, lo in _days(row, zone):
+        rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
+        if row.step > 1:
+            gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
+
+
+def mark_verified(session: Session, user: User, now: dt.datetime) -> None:
+    """Record the user's first successful code verification and refresh its funnel rows."""
+    changed = session.execute(
+        update(User).where(User.id == user.id, User.verified_at.is_(None)).values(verified_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        session.refresh(user, ["verified_at"])
+        refresh_entrants(session, user_ids=[user.id], order_ids=[])
+
+
+# Retention ---------------------------------------------------------------------------
+
+
+def paid_periods(payments: Iterable[dt.datetime], zone) -> dict[str, set[dt.date]]:
+    days = {zones.local_day(at, zone) for at in payments}
+    return {interval: {zones.period_start(d, interval) for d in days} for interval in INTERVALS}
+
+
+def retention_contributions(periods: dict[str, set[dt.date]]) -> Counter:
+    contributions = Counter()
+    for interval, starts in periods.items():
+        if starts:
+            cohort = min(starts)
+            for start in starts:
+                contributions[(interval, cohort, zones.period_offset(cohort, start, interval))] += 1
+    return contributions
+
+
+def refresh_retention(session: Session, user_ids: list[int]) -> None:
+    """Recompute the paid periods of these users and apply the change to the cohort rollup."""
+    zone = zones.zone(rollup_zone_name(session))
+    e, p = AnalyticsEvent, UserPaidPeriod
+    payments: dict[int, list[dt.datetime]] = {u: [] for u in user_ids}
+    for user_id, at in session.execute(
+        select(e.user_id, e.occurred_at).where(e.user_id.in_(user_ids), e.event_type == EventType.PAYMENT_SUCCEEDED)
+    ):
+        payments[user_id].append(at)
+    old: dict[int, dict[str, set]] = {u: {i: set() for i in INTERVALS} for u in user_ids}
+    for user_id, interval, start in session.execute(select(p.user_id, p.interval, p.period_start).where(p.user_id.in_(user_ids))):
+        old[user_id][interval].add(start)
+    deltas = Counter()
+    t = p.__table__
+    for user_id in user_ids:
+        new = paid_periods(payments[user_id], zone)
+        if new == old[user_id]:
+            continue
+        deltas.update(retention_contributions(new))
+        deltas.subtract(retention_contributions(old[user_id]))
+        gone = [(i, s) for i in INTERVALS for s in old[user_id][i] - new[i]]
+        fresh = [(i, s) for i in INTERVALS for s in new[i] - old[user_id][i]]
+        if gone:
+            session.execute(
+                delete(t).where(t.c.user_id == user_id, tuple_(t.c.interval, t.c.period_start).in_(gone))
+            )
+        if fresh:
+            # The primary key (user, interval, period) is the guard: one row per user and period.
+            session.execute(insert(t), [{"user_id": user_id, "interval": i, "period_start": s} for i, s in fresh])
+    _add(session, RetentionRollup, RETENTION_KEY, deltas)
