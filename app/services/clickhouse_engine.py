@@ -1,0 +1,114 @@
+"""The ClickHouse report engine: the `ReportEngine` questions answered from the shipped events.
+
+Every query reads `analytics_events` (the Distributed table on a cluster) with `FINAL`,
+so an event shipped twice and not merged yet counts once; unique users are
+`uniqExact`, which a duplicate row cannot change, so that query skips `FINAL`. Plan
+names come from the shop's database (`plans` is a small table that the warehouse does
+not copy). A funnel query fits here the same way: one method of the engine, written
+with `windowFunnel` over the same table (one user's events share a shard, see
+`app.services.warehouse`).
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from app.models.analytics import FUNNEL, EventType
+from app.services.clickhouse_client import ClickHouse, literal
+from app.services.dates import DayRange
+from app.services.rollup_repo import DayRow, PlanRevenue, Totals
+from app.services.warehouse import Warehouse
+
+PAID = EventType.PAYMENT_SUCCEEDED.value
+SIGNUP = EventType.USER_SIGNUP.value
+PlanNames = Callable[[Iterable[int]], dict[int, str]]
+
+
+def _between(start: dt.date, end: dt.date) -> str:
+    """occurred_at within whole UTC days start..end (the sorting key's second column)."""
+    after = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+    before = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
+
+
+class ClickHouseEngine:
+    """Answers from ClickHouse (embedded chDB, one server or a sharded cluster)."""
+
+    name = "clickhouse"
+
+    def __init__(self, warehouse: Warehouse, plan_names: PlanNames) -> None:
+        self.warehouse = warehouse
+        self.client: ClickHouse = warehouse.client
+        self.plan_names = plan_names
+        self._fresh: dt.datetime | None = None
+
+    @property
+    def table(self) -> str:
+        return self.warehouse.events
+
+    def fresh_as_of(self) -> dt.datetime | None:
+        """When the shipper last caught up with the shop's events."""
+        if self._fresh is None:
+            self._fresh = self.warehouse.cursor().caught_up_at or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return self._fresh
+
+    def totals(self, days: DayRange) -> Totals:
+        rows = self.client.rows(
+            f"SELECT event_type, currency, count(), sum(amount_minor_units) FROM {self.table} FINAL "
+            f"WHERE {_between(days.start, days.end)} GROUP BY event_type, currency"
+        )
+        counts = {e.value: 0 for e in FUNNEL}
+        revenue: dict[str, int] = {}
+        for event_type, currency, count, amount in rows:
+            if event_type in counts:
+                counts[event_type] += count
+            if event_type == PAID and currency:
+                revenue[currency] = revenue.get(currency, 0) + amount
+        return Totals(counts, dict(sorted(revenue.items())))
+
+    def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
+        needed = sorted({*types, PAID})
+        rows = self.client.rows(
+            f"SELECT toDate(occurred_at) AS day, event_type, currency, count(), sum(amount_minor_units) "
+            f"FROM {self.table} FINAL WHERE {_between(days.start, days.end)} AND event_type IN {literal(needed)} "
+            "GROUP BY day, event_type, currency ORDER BY day"
+        )
+        by_day: dict[dt.date, DayRow] = {}
+        for day, event_type, currency, count, amount in rows:
+            row = by_day.setdefault(day, DayRow(day, dict.fromkeys(types, 0), {}))
+            if event_type in row.counts:
+                row.counts[event_type] += count
+            if event_type == PAID and currency:
+                row.revenue[currency] = row.revenue.get(currency, 0) + amount
+        return [DayRow(r.day, r.counts, dict(sorted(r.revenue.items()))) for r in by_day.values()]
+
+    def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        rows = self.client.rows(
+            f"SELECT event_type, uniqExact(user_id) FROM {self.table} "
+            f"WHERE {_between(days.start, days.end)} AND event_type IN {literal(list(types))} AND user_id != 0 "
+            "GROUP BY event_type"
+        )
+        found = dict(rows)
+        return {t: found.get(t, 0) for t in types}
+
+    def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
+        rows = self.client.rows(
+            f"SELECT plan_id, currency, sum(amount_minor_units) AS revenue, count() AS payments FROM {self.table} FINAL "
+            f"WHERE {_between(days.start, days.end)} AND event_type = {literal(PAID)} AND plan_id != 0 "
+            f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
+        )
+        names = self.plan_names({row[0] for row in rows}) if rows else {}
+        return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for plan_id, currency, revenue, payments in rows]
+
+    def signups_and_revenue_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int]]:
+        rows = self.client.rows(
+            f"SELECT toDate(occurred_at) AS day, countIf(event_type = {literal(SIGNUP)}), "
+            f"sumIf(amount_minor_units, event_type = {literal(PAID)} AND currency = {literal(currency)}) "
+            f"FROM {self.table} FINAL WHERE {_between(start, end)} AND (event_type = {literal(SIGNUP)} "
+            f"OR (event_type = {literal(PAID)} AND currency = {literal(currency)})) GROUP BY day"
+        )
+        return {day: (signups, revenue) for day, signups, revenue in rows}
+
+    def first_event_day(self) -> dt.date | None:
+        rows = self.client.rows(f"SELECT count(), min(occurred_at) FROM {self.table}")
+        count, first = rows[0]
+        return first.astimezone(dt.UTC).date() if count else None
