@@ -22,7 +22,7 @@ def plan_names(session: Session):
     """Plan names by id from the shop's database, for the warehouse's top plans."""
 
     def names(ids: Iterable[int]) -> dict[int, str]:
-        return dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(list(ids)))).tuples().all())
+        return dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(list(ids)))).all())
 
     return names
 

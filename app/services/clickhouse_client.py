@@ -61,16 +61,6 @@ def literal(value: Any) -> str:
     raise TypeError(f"no ClickHouse literal for {type(value).__name__}")
 
 
-def _tsv_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, dt.datetime):
-        moment = value.astimezone(dt.UTC) if value.tzinfo else value
-        return f"{moment:%Y-%m-%d %H:%M:%S}"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
 def _utc(value: Any) -> Any:
     return value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo is None else value
 
@@ -108,12 +98,10 @@ class ChdbClient:
         self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
 
     def _query(self, sql: str, fmt: str = "CSV"):
-        from chdb import ChdbError
-
         try:
             with self._lock:
                 return self._session.query(sql, fmt)
-        except ChdbError as exc:
+        except Exception as exc:  # chDB raises RuntimeError/ChdbError for a statement it refuses
             raise WarehouseQueryError(str(exc)) from exc
 
     def rows(self, sql: str) -> list[tuple]:
@@ -128,10 +116,16 @@ class ChdbClient:
         self._query(sql)
 
     def insert(self, table: str, columns: list[str], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        lines = "\n".join("\t".join(_tsv_field(v) for v in row) for row in rows)
-        self._query(f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) FORMAT TabSeparated\n{lines}\n")
+        if rows:
+            self.insert_columns(table, {name: list(values) for name, values in zip(columns, zip(*rows), strict=True)})
+
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Insert whole columns (lists or numpy arrays): chDB reads them as one Arrow table, no text."""
+        import pyarrow as pa
+
+        arrow_rows = pa.table({name: pa.array(values) for name, values in columns.items()})  # noqa: F841 (read by Python())
+        names = ", ".join(columns)
+        self._query(f"INSERT INTO {self.database}.{table} ({names}) SELECT {names} FROM Python(arrow_rows)")
 
     def close(self) -> None:
         self._session.close()

@@ -22,12 +22,11 @@ the ids at and after the cursor before inserting.
 """
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Connection
 
 from app.db import utc_now
@@ -245,8 +244,9 @@ def _read_batch(connection: Connection, after_id: int, limit: int) -> list[tuple
     return [
         tuple(row)
         for row in connection.execute(
-            select(e.id, e.event_type, e.user_id, e.order_id, e.plan_id, e.amount_minor_units, e.currency, e.metadata,
-                   e.occurred_at, e.created_at)
+            # metadata as its stored JSON text: decoding and re-encoding it costs more than the rest of the row.
+            select(e.id, e.event_type, e.user_id, e.order_id, e.plan_id, e.amount_minor_units, e.currency,
+                   cast(e.metadata, Text), e.occurred_at, e.created_at)
             .where(e.id > after_id)
             .order_by(e.id)
             .limit(limit)
@@ -258,7 +258,7 @@ def _ch_row(row: tuple) -> tuple:
     event_id, event_type, user_id, order_id, plan_id, amount, currency, metadata, occurred_at, created_at = row
     return (
         event_id, event_type, user_id or 0, order_id or 0, plan_id or 0, amount or 0, currency or "",
-        json.dumps(metadata or {}, separators=(",", ":"), sort_keys=True), occurred_at, created_at,
+        metadata or "{}", occurred_at, created_at,
     )
 
 
