@@ -12,7 +12,14 @@ TCP_PORTS=(19001 19002); HTTP_PORTS=(18123 18124); INTERSERVER_PORTS=(19011 1901
 mkdir -p "$DATA_DIR"
 DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 
-answers() { curl -fsS "http://127.0.0.1:$1/ping" >/dev/null 2>&1; }
+# The HTTP port's /ping answers "Ok." once the server is ready (bash's /dev/tcp: no curl needed).
+answers() {
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'GET /ping HTTP/1.0\r\n\r\n' >&3
+  grep -q "Ok." <&3; local found=$?
+  exec 3<&-
+  return $found
+}
 
 for i in 0 1; do
   name="ch$((i + 1))"; dir="$DATA_DIR/$name"; http="${HTTP_PORTS[$i]}"
@@ -22,9 +29,10 @@ for i in 0 1; do
       -e "s|@TCP_PORT@|${TCP_PORTS[$i]}|g" -e "s|@INTERSERVER_PORT@|${INTERSERVER_PORTS[$i]}|g" \
       -e "s|@SHARD1_PORT@|${TCP_PORTS[0]}|g" -e "s|@SHARD2_PORT@|${TCP_PORTS[1]}|g" \
       "$HERE/config.xml.in" > "$dir/config.xml"
-  # --pid-file lets stop.sh end exactly this instance; the server refuses to start when
-  # the data folder's owner is not the effective user, so it is created by that user above.
-  "$SERVER" --config-file="$dir/config.xml" --pid-file="$dir/server.pid" >"$dir/log/stdout.log" 2>&1 &
+  # In the foreground of a background job, so $! is the server and stop.sh ends exactly it.
+  # The server refuses a data folder owned by another user, so the one running this creates it.
+  "$SERVER" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+  echo $! > "$dir/server.pid"
 done
 
 for i in 0 1; do
