@@ -116,3 +116,12 @@ def test_a_warehouse_without_tables_answers_503_with_what_to_run(client, admin_h
         response = client.get("/admin/analytics/overview", headers=admin_headers)
     assert response.status_code == 503
     assert "run `python -m app warehouse init`" in response.json()["detail"]
+
+
+def test_a_warehouse_before_its_first_sync_answers_503(client, admin_headers):
+    url, _ = target_config("chdb")
+    fresh_warehouse(url, "")
+    with engine_settings(analytics_engine="clickhouse", clickhouse_url=url, clickhouse_cluster=""):
+        response = client.get("/admin/analytics/timeseries", headers=admin_headers)
+    assert response.status_code == 503
+    assert "has not finished its first sync" in response.json()["detail"]

@@ -33,7 +33,11 @@ def report_source(session: DB, settings: AppSettings) -> Session | ReportEngine:
         return session
     try:
         engine = ClickHouseEngine(open_warehouse(settings), plan_names(session))
-        engine.fresh_as_of()  # reads the shipping cursor: reachable, and initialised
+        if engine.fresh_as_of() is None:  # reads the shipping cursor: reachable, initialised, filled
+            raise WarehouseUnavailable(
+                "The analytics warehouse (ClickHouse) has not finished its first sync; "
+                "run `python -m app warehouse sync` or wait for the server's shipper"
+            )
         return engine
     except (WarehouseUnavailable, WarehouseQueryError) as exc:
         if settings.analytics_engine_fallback == "sql":

@@ -46,9 +46,9 @@ class ClickHouseEngine:
         return self.warehouse.events
 
     def fresh_as_of(self) -> dt.datetime | None:
-        """When the shipper last caught up with the shop's events."""
+        """When the shipper last caught up with the shop's events (None: it never has)."""
         if self._fresh is None:
-            self._fresh = self.warehouse.cursor().caught_up_at or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+            self._fresh = self.warehouse.cursor().caught_up_at
         return self._fresh
 
     def totals(self, days: DayRange) -> Totals:
