@@ -48,6 +48,11 @@ def warehouse_counts(warehouse: Warehouse, *, final: bool = True) -> dict[str, i
     return dict(warehouse.client.rows(f"SELECT event_type, count() FROM {table} GROUP BY event_type"))
 
 
+def rollup_counts(warehouse: Warehouse) -> dict[str, int]:
+    """Events per type in the daily rollup the reports read."""
+    return dict(warehouse.client.rows(f"SELECT event_type, sum(event_count) FROM {warehouse.daily} FINAL GROUP BY event_type"))
+
+
 def raw_rows(warehouse: Warehouse) -> int:
     return warehouse.client.rows(f"SELECT count() FROM {warehouse.events}")[0][0]
 
@@ -57,7 +62,7 @@ def test_a_sync_run_twice_ships_each_event_once(db, warehouse):
     first = warehouse.sync(db.connection(), batch_size=7)
     second = warehouse.sync(db.connection(), batch_size=7)
     assert source_counts(db) == {"user_signup": 10, "checkout_started": 10, "payment_succeeded": 10}
-    assert warehouse_counts(warehouse) == source_counts(db)
+    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
     assert raw_rows(warehouse) == 30  # the second pass inserted nothing, so no duplicate waits for a merge
     assert (first.shipped, second.shipped, second.skipped_duplicates) == (30, 0, 30)
     max_id = db.scalar(select(func.max(AnalyticsEvent.id)))
@@ -103,7 +108,7 @@ def test_a_sync_killed_after_an_insert_and_before_its_cursor_resumes_without_dup
     assert raw_rows(warehouse) == 16 and warehouse.cursor().last_id == saves[0]
     result = warehouse.sync(db.connection(), batch_size=8, trail_ids=0)
     assert (result.shipped, result.skipped_duplicates) == (14, 8)
-    assert warehouse_counts(warehouse) == source_counts(db)
+    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
     assert raw_rows(warehouse) == 30
 
 
@@ -125,7 +130,7 @@ def test_a_sync_killed_inside_an_insert_resumes_and_counts_each_event_once(db, w
     monkeypatch.setattr(warehouse.client, "insert", real_insert)
     assert raw_rows(warehouse) == 8 + 4
     warehouse.sync(db.connection(), batch_size=8)
-    assert warehouse_counts(warehouse) == source_counts(db)
+    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
     assert raw_rows(warehouse) == 30
 
 
@@ -148,6 +153,7 @@ def test_events_committed_out_of_id_order_are_shipped_by_the_trailing_window(db,
     # An aggregate: 18.16 refuses a plain SELECT ... FINAL ... ORDER BY on a Distributed table.
     rows = warehouse.client.rows(f"SELECT id, count() FROM {warehouse.events} FINAL GROUP BY id ORDER BY id")
     assert rows == [(base + i, 1) for i in range(1, 10)]
+    assert rollup_counts(warehouse) == {"user_signup": 9}
 
 
 def test_sync_from_scratch_refills_a_dropped_warehouse(db, warehouse):

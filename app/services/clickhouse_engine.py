@@ -1,8 +1,9 @@
 """The ClickHouse report engine: the `ReportEngine` questions answered from the shipped events.
 
-Every query reads `analytics_events` (the Distributed table on a cluster) with `FINAL`,
-so an event shipped twice and not merged yet counts once; unique users are
-`uniqExact`, which a duplicate row cannot change, so that query skips `FINAL`. Plan
+Counts, revenue, the daily series and top plans read the daily rollup
+`analytics_daily` with `FINAL` (recomputed from the events for every day a shipped batch
+touches, see `app.services.warehouse`); unique users are `uniqExact` over the events
+themselves, which a duplicate row cannot change, so that query needs no `FINAL`. Plan
 names come from the shop's database (`plans` is a small table that the warehouse does
 not copy). A funnel query fits here the same way: one method of the engine, written
 with `windowFunnel` over the same table (one user's events share a shard, see
@@ -30,6 +31,10 @@ def _between(start: dt.date, end: dt.date) -> str:
     return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
 
 
+def _days(start: dt.date, end: dt.date) -> str:
+    return f"day >= {literal(start)} AND day <= {literal(end)}"
+
+
 class ClickHouseEngine:
     """Answers from ClickHouse (embedded chDB, one server or a sharded cluster)."""
 
@@ -45,6 +50,10 @@ class ClickHouseEngine:
     def table(self) -> str:
         return self.warehouse.events
 
+    @property
+    def daily_table(self) -> str:
+        return self.warehouse.daily
+
     def fresh_as_of(self) -> dt.datetime | None:
         """When the shipper last caught up with the shop's events (None: it never has)."""
         if self._fresh is None:
@@ -53,8 +62,8 @@ class ClickHouseEngine:
 
     def totals(self, days: DayRange) -> Totals:
         rows = self.client.rows(
-            f"SELECT event_type, currency, count(), sum(amount_minor_units) FROM {self.table} FINAL "
-            f"WHERE {_between(days.start, days.end)} GROUP BY event_type, currency"
+            f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) FROM {self.daily_table} FINAL "
+            f"WHERE {_days(days.start, days.end)} GROUP BY event_type, currency"
         )
         counts = {e.value: 0 for e in FUNNEL}
         revenue: dict[str, int] = {}
@@ -68,8 +77,8 @@ class ClickHouseEngine:
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
         rows = self.client.rows(
-            f"SELECT toDate(occurred_at) AS day, event_type, currency, count(), sum(amount_minor_units) "
-            f"FROM {self.table} FINAL WHERE {_between(days.start, days.end)} AND event_type IN {literal(needed)} "
+            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) FROM {self.daily_table} FINAL "
+            f"WHERE {_days(days.start, days.end)} AND event_type IN {literal(needed)} "
             "GROUP BY day, event_type, currency ORDER BY day"
         )
         by_day: dict[dt.date, DayRow] = {}
@@ -92,23 +101,24 @@ class ClickHouseEngine:
 
     def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
         rows = self.client.rows(
-            f"SELECT plan_id, currency, sum(amount_minor_units) AS revenue, count() AS payments FROM {self.table} FINAL "
-            f"WHERE {_between(days.start, days.end)} AND event_type = {literal(PAID)} AND plan_id != 0 "
+            f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments FROM {self.daily_table} FINAL "
+            f"WHERE {_days(days.start, days.end)} AND event_type = {literal(PAID)} AND plan_id != 0 "
             f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
         )
         names = self.plan_names({row[0] for row in rows}) if rows else {}
         return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for plan_id, currency, revenue, payments in rows]
 
     def signups_and_revenue_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int]]:
+        signup, paid = literal(SIGNUP), literal(PAID)
         rows = self.client.rows(
-            f"SELECT toDate(occurred_at) AS day, countIf(event_type = {literal(SIGNUP)}), "
-            f"sumIf(amount_minor_units, event_type = {literal(PAID)} AND currency = {literal(currency)}) "
-            f"FROM {self.table} FINAL WHERE {_between(start, end)} AND (event_type = {literal(SIGNUP)} "
-            f"OR (event_type = {literal(PAID)} AND currency = {literal(currency)})) GROUP BY day"
+            f"SELECT day, sumIf(event_count, event_type = {signup}), "
+            f"sumIf(revenue_minor_units, event_type = {paid} AND currency = {literal(currency)}) FROM {self.daily_table} FINAL "
+            f"WHERE {_days(start, end)} AND (event_type = {signup} OR (event_type = {paid} AND currency = {literal(currency)})) "
+            "GROUP BY day"
         )
         return {day: (signups, revenue) for day, signups, revenue in rows}
 
     def first_event_day(self) -> dt.date | None:
-        rows = self.client.rows(f"SELECT count(), min(occurred_at) FROM {self.table}")
+        rows = self.client.rows(f"SELECT count(), min(day) FROM {self.daily_table} WHERE event_count > 0")
         count, first = rows[0]
-        return first.astimezone(dt.UTC).date() if count else None
+        return first if count else None

@@ -35,6 +35,8 @@ from app.services.clickhouse_client import ClickHouse, NativeClient, literal
 
 EVENTS = "analytics_events"
 LOCAL_EVENTS = "analytics_events_local"
+DAILY = "analytics_daily"
+LOCAL_DAILY = "analytics_daily_local"
 CURSOR = "warehouse_sync"
 SHARDING_KEY = "cityHash64(user_id)"
 EVENT_COLUMNS = [
@@ -56,6 +58,19 @@ EVENT_TABLE_COLUMNS = """
     version UInt64
 """
 MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
+# Events and revenue per UTC day, type, currency and (payments only) plan, recomputed from
+# the events (FINAL) for every day a shipped batch touches: a recomputed row replaces the
+# older one, so the rollup stays exact whatever was shipped twice.
+DAILY_TABLE_COLUMNS = """
+    day Date,
+    event_type String,
+    currency String,
+    plan_id UInt64,
+    event_count UInt64,
+    revenue_minor_units Int64,
+    version UInt64
+"""
+DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id)"
 DEFAULT_BATCH = 20_000
 DEFAULT_TRAIL_IDS = 2_000
 
@@ -105,6 +120,7 @@ class Warehouse:
         if not self.cluster:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
             self._create_events(self.client, EVENTS)
+            self._create_daily(self.client, DAILY)
             self._create_cursor()
             return ["local"]
         touched = []
@@ -117,12 +133,42 @@ class Warehouse:
                 f"CREATE TABLE IF NOT EXISTS {self.db}.{EVENTS} AS {self.db}.{LOCAL_EVENTS} "
                 f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_EVENTS}, {SHARDING_KEY})"
             )
+            self._create_daily(node, LOCAL_DAILY)
+            node.command(
+                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY} AS {self.db}.{LOCAL_DAILY} "
+                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY}, rand())"
+            )
             touched.append(f"{node.target.host}:{node.target.port}")
         self._create_cursor()
         return touched
 
     def _create_events(self, client: ClickHouse, name: str) -> None:
         client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({EVENT_TABLE_COLUMNS}) ENGINE = {MERGE_TREE}")
+
+    def _create_daily(self, client: ClickHouse, name: str) -> None:
+        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({DAILY_TABLE_COLUMNS}) ENGINE = {DAILY_MERGE_TREE}")
+
+    @property
+    def daily(self) -> str:
+        return f"{self.db}.{DAILY}"
+
+    def refresh_daily(self, days: set[dt.date] | None = None) -> None:
+        """Recompute the daily rollup of `days` (None: every day) from the events, on every shard."""
+        if days is not None and not days:
+            return
+        nodes = [(node, LOCAL_DAILY, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
+            (self.client, DAILY, EVENTS)]
+        version = time.time_ns()
+        paid = "event_type = 'payment_succeeded'"
+        day_filter = f"WHERE toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else ""
+        for node, daily, events in nodes:
+            # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
+            node.command(
+                f"INSERT INTO {self.db}.{daily} (day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
+                f"SELECT toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
+                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL {day_filter} "
+                "GROUP BY day, event_type, currency, plan"
+            )
 
     def _create_cursor(self) -> None:
         self.client.command(
@@ -146,6 +192,8 @@ class Warehouse:
         for node in nodes:
             node.command(f"DROP TABLE IF EXISTS {self.db}.{EVENTS}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_EVENTS}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY}")
         self.client.command(f"DROP TABLE IF EXISTS {self.db}.{CURSOR}")
 
     # --- cursor ---------------------------------------------------------------------
@@ -213,6 +261,9 @@ class Warehouse:
                     skipped += len(rows) - len(new_rows)
                 version = time.time_ns()
                 self.client.insert(EVENTS, EVENT_COLUMNS, [(*_ch_row(r), version) for r in new_rows])
+                # Every day of the batch, shipped now or before, and before the cursor moves: a
+                # pass killed after its insert re-reads the batch and refreshes those days then.
+                self.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
                 shipped += len(new_rows)
                 position = rows[-1][0]
                 cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + len(new_rows))
