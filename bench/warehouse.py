@@ -4,8 +4,9 @@
         --cluster warehouse_2shards] [--lag-seconds 20]
 
 The events are the demo generator's (numpy, in bulk; two years ending now), shipped as
-columns straight into `analytics_events` (what `warehouse sync` fills). The reports are
-the service calls the admin API makes (`analytics.overview` / `timeseries` with the
+columns straight into `analytics_events` (what `warehouse sync` fills). After the insert the
+daily rollup is built once (what `sync` keeps up batch by batch). The reports are the
+service calls the admin API makes (`analytics.overview` / `timeseries` with the
 ClickHouse engine), so the figures include FINAL, the previous period, unique users and
 top plans. `--lag-seconds` also runs the shipper from an SQLite outbox while a writer
 commits events, and reports how far ClickHouse trails the commits.
@@ -68,6 +69,7 @@ def ingest(warehouse: Warehouse, columns: dict[str, np.ndarray]) -> float:
     for start in range(0, count, CHUNK):
         chunk = {name: values[start:start + CHUNK] for name, values in columns.items()}
         client = warehouse.client
+        log(f"  inserting events {start + 1:,} .. {min(count, start + CHUNK):,}")
         if isinstance(client, ChdbClient):
             client.insert_columns(EVENTS, chunk)
         else:
@@ -86,6 +88,7 @@ def report_times(engine: ClickHouseEngine, today: dt.date, repeat: int) -> dict[
     return {
         "overview": queries.timed(lambda: analytics.overview(engine, days), repeat),
         "timeseries": queries.timed(lambda: analytics.timeseries(engine, days), repeat),
+        "unique users": queries.timed(lambda: engine.unique_users(days, analytics.ALL_TYPES), repeat),
     }
 
 
@@ -185,21 +188,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.cluster_url:
         targets.append((f"2-shard {args.cluster}", Warehouse(NativeClient(parse_native_url(args.cluster_url)), args.cluster)))
     lines = [f"{count:,} events, 365-day range ending {now.date()}, median of {args.repeat} (ms)", ""]
-    lines.append("| engine | ingest events/s | overview 365 d | timeseries 365 d | totals with / without FINAL |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append("| engine | ingest events/s | daily rollup build (s) | overview 365 d | of which unique users | timeseries 365 d "
+                 "| raw totals with / without FINAL |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for label, warehouse in targets:
         warehouse.drop()
         warehouse.init()
         rate = ingest(warehouse, columns)
         log(f"{label}: ingested at {rate:,.0f} events/s")
+        began = time.perf_counter()
+        warehouse.refresh_daily()
+        rollup_seconds = time.perf_counter() - began
         engine = ClickHouseEngine(warehouse, lambda ids: {i: names.get(i) for i in ids})
         times = report_times(engine, now.date(), args.repeat)
         final = final_cost(warehouse, now.date(), args.repeat)
-        lines.append(f"| {label} | {rate:,.0f} | {times['overview']['median']:.0f} | {times['timeseries']['median']:.0f} | "
+        lines.append(f"| {label} | {rate:,.0f} | {rollup_seconds:.1f} | {times['overview']['median']:.0f} | "
+                     f"{times['unique users']['median']:.0f} | {times['timeseries']['median']:.0f} | "
                      f"{final['with FINAL']:.0f} / {final['without FINAL']:.0f} |")
         log(lines[-1])
     load, duck = duckdb_times(columns, names, now.date(), args.repeat)
-    lines.append(f"| DuckDB (raw table, same rows) | {load:,.0f} (load) | {duck['overview']['median']:.0f} | "
+    lines.append(f"| DuckDB (raw table, same rows) | {load:,.0f} (load) | – | {duck['overview']['median']:.0f} | – | "
                  f"{duck['timeseries']['median']:.0f} | – |")
     if args.lag_seconds:
         lag = sync_lag(targets[0][1], args.lag_seconds, args.lag_rate, folder)

@@ -50,7 +50,7 @@ def warehouse_counts(warehouse: Warehouse, *, final: bool = True) -> dict[str, i
 
 def rollup_counts(warehouse: Warehouse) -> dict[str, int]:
     """Events per type in the daily rollup the reports read."""
-    return dict(warehouse.client.rows(f"SELECT event_type, sum(event_count) FROM {warehouse.daily} FINAL GROUP BY event_type"))
+    return dict(warehouse.client.rows(f"SELECT event_type, sum(n) FROM (SELECT event_type, argMax(event_count, version) AS n FROM {warehouse.daily} GROUP BY shard, day, event_type, currency, plan_id) GROUP BY event_type"))
 
 
 def raw_rows(warehouse: Warehouse) -> int:

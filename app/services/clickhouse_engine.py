@@ -1,7 +1,7 @@
 """The ClickHouse report engine: the `ReportEngine` questions answered from the shipped events.
 
 Counts, revenue, the daily series and top plans read the daily rollup
-`analytics_daily` with `FINAL` (recomputed from the events for every day a shipped batch
+`analytics_daily`, its latest row per day and key (recomputed from the events for every day a shipped batch
 touches, see `app.services.warehouse`); unique users are `uniqExact` over the events
 themselves, which a duplicate row cannot change, so that query needs no `FINAL`. Plan
 names come from the shop's database (`plans` is a small table that the warehouse does
@@ -31,8 +31,14 @@ def _between(start: dt.date, end: dt.date) -> str:
     return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
 
 
-def _days(start: dt.date, end: dt.date) -> str:
-    return f"day >= {literal(start)} AND day <= {literal(end)}"
+def _rollup(start: dt.date, end: dt.date, where: str = "") -> str:
+    """The daily rollup's current rows for start..end: the highest version per shard and key."""
+    condition = f"day >= {literal(start)} AND day <= {literal(end)}" + (f" AND {where}" if where else "")
+    return (
+        "(SELECT day, event_type, currency, plan_id, argMax(event_count, version) AS event_count, "
+        f"argMax(revenue_minor_units, version) AS revenue_minor_units FROM {{table}} WHERE {condition} "
+        "GROUP BY shard, day, event_type, currency, plan_id)"
+    )
 
 
 class ClickHouseEngine:
@@ -54,6 +60,9 @@ class ClickHouseEngine:
     def daily_table(self) -> str:
         return self.warehouse.daily
 
+    def _rollup(self, start: dt.date, end: dt.date, where: str = "") -> str:
+        return _rollup(start, end, where).replace("{table}", self.daily_table)
+
     def fresh_as_of(self) -> dt.datetime | None:
         """When the shipper last caught up with the shop's events (None: it never has)."""
         if self._fresh is None:
@@ -62,8 +71,8 @@ class ClickHouseEngine:
 
     def totals(self, days: DayRange) -> Totals:
         rows = self.client.rows(
-            f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) FROM {self.daily_table} FINAL "
-            f"WHERE {_days(days.start, days.end)} GROUP BY event_type, currency"
+            f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) "
+            f"FROM {self._rollup(days.start, days.end)} GROUP BY event_type, currency"
         )
         counts = {e.value: 0 for e in FUNNEL}
         revenue: dict[str, int] = {}
@@ -77,8 +86,8 @@ class ClickHouseEngine:
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
         rows = self.client.rows(
-            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) FROM {self.daily_table} FINAL "
-            f"WHERE {_days(days.start, days.end)} AND event_type IN {literal(needed)} "
+            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) "
+            f"FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
             "GROUP BY day, event_type, currency ORDER BY day"
         )
         by_day: dict[dt.date, DayRow] = {}
@@ -101,8 +110,8 @@ class ClickHouseEngine:
 
     def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
         rows = self.client.rows(
-            f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments FROM {self.daily_table} FINAL "
-            f"WHERE {_days(days.start, days.end)} AND event_type = {literal(PAID)} AND plan_id != 0 "
+            f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments "
+            f"FROM {self._rollup(days.start, days.end, f'event_type = {literal(PAID)} AND plan_id != 0')} "
             f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
         )
         names = self.plan_names({row[0] for row in rows}) if rows else {}
@@ -112,8 +121,8 @@ class ClickHouseEngine:
         signup, paid = literal(SIGNUP), literal(PAID)
         rows = self.client.rows(
             f"SELECT day, sumIf(event_count, event_type = {signup}), "
-            f"sumIf(revenue_minor_units, event_type = {paid} AND currency = {literal(currency)}) FROM {self.daily_table} FINAL "
-            f"WHERE {_days(start, end)} AND (event_type = {signup} OR (event_type = {paid} AND currency = {literal(currency)})) "
+            f"sumIf(revenue_minor_units, event_type = {paid} AND currency = {literal(currency)}) "
+            f"FROM {self._rollup(start, end, f'(event_type = {signup} OR (event_type = {paid} AND currency = {literal(currency)}))')} "
             "GROUP BY day"
         )
         return {day: (signups, revenue) for day, signups, revenue in rows}

@@ -59,9 +59,12 @@ EVENT_TABLE_COLUMNS = """
 """
 MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
 # Events and revenue per UTC day, type, currency and (payments only) plan, recomputed from
-# the events (FINAL) for every day a shipped batch touches: a recomputed row replaces the
-# older one, so the rollup stays exact whatever was shipped twice.
+# the events (FINAL) for every day a shipped batch touches: the row of the highest version
+# is the day's exact figure whatever was shipped twice. Readers pick it with argMax per
+# (shard, key) instead of FINAL, which costs ten times more on a table this small; `shard`
+# keeps the shards' own rows of one key apart through a Distributed table.
 DAILY_TABLE_COLUMNS = """
+    shard UInt32,
     day Date,
     event_type String,
     currency String,
@@ -70,7 +73,7 @@ DAILY_TABLE_COLUMNS = """
     revenue_minor_units Int64,
     version UInt64
 """
-DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id)"
+DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id, shard)"
 DEFAULT_BATCH = 20_000
 DEFAULT_TRAIL_IDS = 2_000
 
@@ -161,11 +164,11 @@ class Warehouse:
         version = time.time_ns()
         paid = "event_type = 'payment_succeeded'"
         day_filter = f"WHERE toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else ""
-        for node, daily, events in nodes:
+        for shard, (node, daily, events) in enumerate(nodes):
             # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
             node.command(
-                f"INSERT INTO {self.db}.{daily} (day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
-                f"SELECT toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
+                f"INSERT INTO {self.db}.{daily} (shard, day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
+                f"SELECT {shard}, toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
                 f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL {day_filter} "
                 "GROUP BY day, event_type, currency, plan"
             )
