@@ -28,6 +28,10 @@ class WarehouseUnavailable(AppError):
     status_code = 503
 
 
+class WarehouseQueryError(Exception):
+    """ClickHouse refused a statement (a missing table, or a bug; not an outage)."""
+
+
 class ClickHouse(Protocol):
     database: str
 
@@ -129,10 +133,6 @@ class ChdbClient:
 
     def close(self) -> None:
         self._session.close()
-
-
-class WarehouseQueryError(Exception):
-    """ClickHouse answered with an error (a bug in a statement, not an outage)."""
 
 
 @dataclass(frozen=True)
