@@ -56,8 +56,3 @@ def engine_settings(**values):
         for name, value in before.items():
             setattr(settings, name, value)
 
-
-def recount(warehouse: Warehouse) -> dict[str, int]:
-    """Events per type in ClickHouse, duplicates collapsed (FINAL) and not (raw rows)."""
-    final = dict(warehouse.client.rows(f"SELECT event_type, count() FROM {warehouse.events} FINAL GROUP BY event_type"))
-    return final

@@ -3,8 +3,11 @@
 Tables in ClickHouse (database of `CLICKHOUSE_URL`):
 - `analytics_events`: the events, `ReplacingMergeTree(version)` ordered by
   `(event_type, occurred_at, id)` and partitioned by month. An event never changes, so
-  a row shipped twice has the same sorting key and merges away; the reports read with
-  `FINAL`, so a duplicate not merged yet is never counted. With `CLICKHOUSE_CLUSTER`
+  a row shipped twice has the same sorting key and merges away; everything that counts
+  rows reads with `FINAL`, so a duplicate not merged yet is never counted.
+- `analytics_daily`: events and revenue per day, type, currency and plan, recomputed
+  from the events (`FINAL`) for the days of every shipped batch; the reports' counts,
+  revenue, series and top plans read it (unique users read the events). With `CLICKHOUSE_CLUSTER`
   the rows live in `analytics_events_local` on every shard and `analytics_events` is a
   `Distributed` table sharded by `cityHash64(user_id)`: one user's events share a shard
   (a per-user funnel can be computed shard by shard) and a re-shipped row lands on the
