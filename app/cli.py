@@ -29,6 +29,13 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("csv_file", type=Path, help="CSV with iccid,activation_code columns")
     elif name == "refresh-bitmaps":
         parser.add_argument("--days", type=int, default=800, help="how far back to look (default 800 days)")
+    elif name == "warehouse":
+        parser.add_argument("action", choices=["init", "sync", "status"])
+        parser.add_argument("--follow", action="store_true", help="sync: keep shipping new events until interrupted")
+        parser.add_argument("--from-scratch", action="store_true", help="sync: drop the warehouse tables and ship everything again")
+        parser.add_argument("--batch-size", type=int, default=20000, help="sync: events per insert (default 20000)")
+        parser.add_argument("--interval", type=float, default=1.0, help="sync --follow: seconds between passes (default 1)")
+        parser.add_argument("--no-progress", action="store_true", help="sync: no progress bar")
     elif name == "migrate":
         parser.add_argument("--revision", default="head")
     elif name == "demo-data":
@@ -138,6 +145,14 @@ def refresh_bitmaps(args: argparse.Namespace) -> int:
         written = unique_users.refresh_bitmaps(session, start, today, today=today) if first else 0
     print(f"user bitmaps written: {written} (days {start} .. {today})")
     return 0
+
+
+@command("warehouse", "ClickHouse warehouse: init (create tables), sync (ship events), status (rows, lag, cursor)")
+def warehouse(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.services.warehouse_cli import run
+
+    return run(get_settings(), args)
 
 
 def _today():

@@ -3,6 +3,7 @@
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,18 @@ class Settings(BaseSettings):
     analytics_timezone: str = "UTC"
     # Comma list of emails (or *@domain) left out of reports with exclude_internal=true, besides admins.
     analytics_exclude_emails: str = ""
+    # Which engine answers the admin reports: the shop's own database, or ClickHouse fed
+    # from analytics_events (`python -m app warehouse ...`, see app/services/warehouse.py).
+    analytics_engine: Literal["sql", "clickhouse"] = "sql"
+    # ClickHouse unreachable: "" answers 503, "sql" answers from the shop's database.
+    analytics_engine_fallback: Literal["", "sql"] = ""
+    # chdb://<folder> (embedded; chdb:///abs/path or chdb://relative/path) or
+    # clickhouse://user:pass@host:9000/db (a server or a cluster node, native protocol).
+    clickhouse_url: str = "chdb://var/warehouse"
+    # A cluster of the server's remote_servers: *_local tables on every shard plus a Distributed table.
+    clickhouse_cluster: str = ""
+    # Seconds between the server's background shipping passes when ANALYTICS_ENGINE=clickhouse (0: off).
+    warehouse_sync_interval_seconds: float = Field(1.0, ge=0)
 
     login_code_ttl_seconds: int = 600
     login_code_max_attempts: int = 5

@@ -16,7 +16,7 @@ from app.api import admin, assets, auth, funnel, orders, pages, plans
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
-from app.services import bitmap_refresher
+from app.services import bitmap_refresher, warehouse_shipper
 from app.web import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,13 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    interval = get_settings().analytics_bitmap_refresh_seconds
-    task = asyncio.create_task(bitmap_refresher.run(interval)) if interval else None
+    settings = get_settings()
+    interval = settings.analytics_bitmap_refresh_seconds
+    tasks = [asyncio.create_task(bitmap_refresher.run(interval))] if interval else []
+    if settings.analytics_engine == "clickhouse" and settings.warehouse_sync_interval_seconds:
+        tasks.append(asyncio.create_task(warehouse_shipper.run(settings.warehouse_sync_interval_seconds)))
     yield
-    if task:
+    for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

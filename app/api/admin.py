@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from app.api.deps import DB, AdminUser, AppSettings
+from app.api.deps import AdminUser, AppSettings
+from app.api.report_source import ReportSource
 from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
@@ -103,20 +104,20 @@ Range = Annotated[RangeQuery, Depends(range_query)]
 
 
 @router.get("/overview", response_model=Overview)
-def overview(session: DB, admin: AdminUser, query: Range) -> Overview:
+def overview(source: ReportSource, admin: AdminUser, query: Range) -> Overview:
     """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
-    return analytics.overview(session, query.days, query.event_types, today=query.today)
+    return analytics.overview(source, query.days, query.event_types, today=query.today)
 
 
 @router.get("/timeseries", response_model=Timeseries, responses={200: {"content": {"text/csv": {}}}})
 def timeseries(
-    session: DB,
+    source: ReportSource,
     admin: AdminUser,
     query: Range,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ):
     """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
-    body = analytics.timeseries(session, query.days, query.event_types)
+    body = analytics.timeseries(source, query.days, query.event_types)
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
@@ -145,7 +146,7 @@ def timeseries_csv(body: Timeseries) -> str:
 
 @router.get("/projections", response_model=Projection)
 def projections(
-    session: DB,
+    source: ReportSource,
     admin: AdminUser,
     settings: AppSettings,
     window_days: Annotated[int | None, Query(ge=3, le=90)] = None,
@@ -158,7 +159,7 @@ def projections(
     """Forecast of revenue, signups and payments with intervals and a backtest (default: moving average)."""
     today = utc_now().date()
     return analytics.projections(
-        session,
+        source,
         window_days=window_days or settings.analytics_projection_window_days,
         horizon_days=horizon_days or settings.analytics_projection_horizon_days,
         currency=(currency or settings.default_currency).upper(),

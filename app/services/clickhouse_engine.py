@@ -1,0 +1,133 @@
+"""The ClickHouse report engine: the `ReportEngine` questions answered from the shipped events.
+
+Counts, revenue, the daily series and top plans read the daily rollup
+`analytics_daily`, its latest row per day and key (recomputed from the events for every day a shipped batch
+touches, see `app.services.warehouse`); unique users are `uniqExact` over the events
+themselves, which a duplicate row cannot change, so that query needs no `FINAL`. Plan
+names come from the shop's database (`plans` is a small table that the warehouse does
+not copy). A funnel query fits here the same way: one method of the engine, written
+with `windowFunnel` over the same table (one user's events share a shard, see
+`app.services.warehouse`).
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from app.models.analytics import FUNNEL, EventType
+from app.services.clickhouse_client import ClickHouse, literal
+from app.services.dates import DayRange
+from app.services.rollup_repo import DayRow, PlanRevenue, Totals
+from app.services.warehouse import Warehouse
+
+PAID = EventType.PAYMENT_SUCCEEDED.value
+SIGNUP = EventType.USER_SIGNUP.value
+PlanNames = Callable[[Iterable[int]], dict[int, str]]
+
+
+def _between(start: dt.date, end: dt.date) -> str:
+    """occurred_at within whole UTC days start..end (the sorting key's second column)."""
+    after = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+    before = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
+
+
+def _rollup(start: dt.date, end: dt.date, where: str = "") -> str:
+    """The daily rollup's current rows for start..end: the highest version per shard and key."""
+    condition = f"day >= {literal(start)} AND day <= {literal(end)}" + (f" AND {where}" if where else "")
+    return (
+        "(SELECT day, event_type, currency, plan_id, argMax(event_count, version) AS event_count, "
+        f"argMax(revenue_minor_units, version) AS revenue_minor_units FROM {{table}} WHERE {condition} "
+        "GROUP BY shard, day, event_type, currency, plan_id)"
+    )
+
+
+class ClickHouseEngine:
+    """Answers from ClickHouse (embedded chDB, one server or a sharded cluster)."""
+
+    name = "clickhouse"
+
+    def __init__(self, warehouse: Warehouse, plan_names: PlanNames) -> None:
+        self.warehouse = warehouse
+        self.client: ClickHouse = warehouse.client
+        self.plan_names = plan_names
+        self._fresh: dt.datetime | None = None
+
+    @property
+    def table(self) -> str:
+        return self.warehouse.events
+
+    @property
+    def daily_table(self) -> str:
+        return self.warehouse.daily
+
+    def _rollup(self, start: dt.date, end: dt.date, where: str = "") -> str:
+        return _rollup(start, end, where).replace("{table}", self.daily_table)
+
+    def fresh_as_of(self) -> dt.datetime | None:
+        """When the shipper last caught up with the shop's events (None: it never has)."""
+        if self._fresh is None:
+            self._fresh = self.warehouse.cursor().caught_up_at
+        return self._fresh
+
+    def totals(self, days: DayRange) -> Totals:
+        rows = self.client.rows(
+            f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) "
+            f"FROM {self._rollup(days.start, days.end)} GROUP BY event_type, currency"
+        )
+        counts = {e.value: 0 for e in FUNNEL}
+        revenue: dict[str, int] = {}
+        for event_type, currency, count, amount in rows:
+            if event_type in counts:
+                counts[event_type] += count
+            if event_type == PAID and currency:
+                revenue[currency] = revenue.get(currency, 0) + amount
+        return Totals(counts, dict(sorted(revenue.items())))
+
+    def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
+        needed = sorted({*types, PAID})
+        rows = self.client.rows(
+            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) "
+            f"FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
+            "GROUP BY day, event_type, currency ORDER BY day"
+        )
+        by_day: dict[dt.date, DayRow] = {}
+        for day, event_type, currency, count, amount in rows:
+            row = by_day.setdefault(day, DayRow(day, dict.fromkeys(types, 0), {}))
+            if event_type in row.counts:
+                row.counts[event_type] += count
+            if event_type == PAID and currency:
+                row.revenue[currency] = row.revenue.get(currency, 0) + amount
+        return [DayRow(r.day, r.counts, dict(sorted(r.revenue.items()))) for r in by_day.values()]
+
+    def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        rows = self.client.rows(
+            f"SELECT event_type, uniqExact(user_id) FROM {self.table} "
+            f"WHERE {_between(days.start, days.end)} AND event_type IN {literal(list(types))} AND user_id != 0 "
+            "GROUP BY event_type"
+        )
+        found = dict(rows)
+        return {t: found.get(t, 0) for t in types}
+
+    def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
+        rows = self.client.rows(
+            f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments "
+            f"FROM {self._rollup(days.start, days.end, f'event_type = {literal(PAID)} AND plan_id != 0')} "
+            f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
+        )
+        names = self.plan_names({row[0] for row in rows}) if rows else {}
+        return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for plan_id, currency, revenue, payments in rows]
+
+    def signups_and_revenue_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int]]:
+        signup, paid = literal(SIGNUP), literal(PAID)
+        rows = self.client.rows(
+            f"SELECT day, sumIf(event_count, event_type = {signup}), "
+            f"sumIf(revenue_minor_units, event_type = {paid} AND currency = {literal(currency)}) "
+            f"FROM {self._rollup(start, end, f'(event_type = {signup} OR (event_type = {paid} AND currency = {literal(currency)}))')} "
+            "GROUP BY day"
+        )
+        return {day: (signups, revenue) for day, signups, revenue in rows}
+
+    def first_event_day(self) -> dt.date | None:
+        rows = self.client.rows(f"SELECT count(), min(day) FROM {self.daily_table} WHERE event_count > 0")
+        count, first = rows[0]
+        return first if count else None

@@ -1,0 +1,334 @@
+"""Shipping `analytics_events` (the outbox) to ClickHouse, exactly once as the reports see it.
+
+Tables in ClickHouse (database of `CLICKHOUSE_URL`):
+- `analytics_events`: the events, `ReplacingMergeTree(version)` ordered by
+  `(event_type, occurred_at, id)` and partitioned by month. An event never changes, so
+  a row shipped twice has the same sorting key and merges away; everything that counts
+  rows reads with `FINAL`, so a duplicate not merged yet is never counted.
+- `analytics_daily`: events and revenue per day, type, currency and plan, recomputed
+  from the events (`FINAL`) for the days of every shipped batch; the reports' counts,
+  revenue, series and top plans read it (unique users read the events). With `CLICKHOUSE_CLUSTER`
+  the rows live in `analytics_events_local` on every shard and `analytics_events` is a
+  `Distributed` table sharded by `cityHash64(user_id)`: one user's events share a shard
+  (a per-user funnel can be computed shard by shard) and a re-shipped row lands on the
+  shard that holds its first copy, where `FINAL` collapses it.
+- `warehouse_sync`: the shipping cursor (last shipped id, when a pass last caught up).
+  It lives in ClickHouse, next to the data it describes: a wiped or new warehouse has no
+  cursor and is filled from the start, whereas a cursor kept in the shop's database
+  would claim rows the warehouse no longer has. It also keeps the shipper from writing
+  to the shop's database at all, so it never holds a lock the shop's flows wait for.
+
+Ids are assigned at insert but commit in any order, so a pass re-reads a trailing window
+of `trail_ids` ids below the cursor and ships only the ids ClickHouse lacks. A pass can
+be killed anywhere: the cursor moves only after a batch is in, and the next pass checks
+the ids at and after the cursor before inserting.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.engine import Connection
+
+from app.db import utc_now
+from app.models.analytics import AnalyticsEvent
+from app.services.clickhouse_client import ClickHouse, NativeClient, literal
+
+EVENTS = "analytics_events"
+LOCAL_EVENTS = "analytics_events_local"
+DAILY = "analytics_daily"
+LOCAL_DAILY = "analytics_daily_local"
+CURSOR = "warehouse_sync"
+SHARDING_KEY = "cityHash64(user_id)"
+EVENT_COLUMNS = [
+    "id", "event_type", "user_id", "order_id", "plan_id", "amount_minor_units", "currency", "metadata",
+    "occurred_at", "created_at", "version",
+]
+# 0 and '' stand for NULL: Nullable columns cost a mask per value, and no id is 0.
+EVENT_TABLE_COLUMNS = """
+    id UInt64,
+    event_type String,
+    user_id UInt64,
+    order_id UInt64,
+    plan_id UInt64,
+    amount_minor_units Int64,
+    currency String,
+    metadata String,
+    occurred_at DateTime('UTC'),
+    created_at DateTime('UTC'),
+    version UInt64
+"""
+MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
+# Events and revenue per UTC day, type, currency and (payments only) plan, recomputed from
+# the events (FINAL) for every day a shipped batch touches: the row of the highest version
+# is the day's exact figure whatever was shipped twice. Readers pick it with argMax per
+# (shard, key) instead of FINAL, which costs ten times more on a table this small; `shard`
+# keeps the shards' own rows of one key apart through a Distributed table.
+DAILY_TABLE_COLUMNS = """
+    shard UInt32,
+    day Date,
+    event_type String,
+    currency String,
+    plan_id UInt64,
+    event_count UInt64,
+    revenue_minor_units Int64,
+    version UInt64
+"""
+DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id, shard)"
+DEFAULT_BATCH = 20_000
+DEFAULT_TRAIL_IDS = 2_000
+
+
+@dataclass(frozen=True)
+class Cursor:
+    last_id: int
+    caught_up_at: dt.datetime | None
+    shipped_total: int
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    shipped: int
+    skipped_duplicates: int
+    last_id: int
+    caught_up_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Status:
+    warehouse_rows: int
+    source_rows: int
+    source_max_id: int
+    last_id: int
+    caught_up_at: dt.datetime | None
+    lag_events: int
+    lag_seconds: float | None
+
+
+class Warehouse:
+    """The ClickHouse side of the analytics: schema, shipping cursor and the table the reports read."""
+
+    def __init__(self, client: ClickHouse, cluster: str = "") -> None:
+        self.client = client
+        self.cluster = cluster
+        self.db = client.database
+
+    @property
+    def events(self) -> str:
+        return f"{self.db}.{EVENTS}"
+
+    # --- schema ---------------------------------------------------------------------
+
+    def init(self) -> list[str]:
+        """Create the tables if missing (on every shard with a cluster); returns the hosts touched."""
+        if not self.cluster:
+            self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+            self._create_events(self.client, EVENTS)
+            self._create_daily(self.client, DAILY)
+            self._create_cursor()
+            return ["local"]
+        touched = []
+        for node in self._cluster_nodes():
+            # ON CLUSTER needs ZooKeeper/Keeper for its DDL queue; creating the same
+            # tables on each node directly needs neither and is just as idempotent.
+            node.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+            self._create_events(node, LOCAL_EVENTS)
+            node.command(
+                f"CREATE TABLE IF NOT EXISTS {self.db}.{EVENTS} AS {self.db}.{LOCAL_EVENTS} "
+                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_EVENTS}, {SHARDING_KEY})"
+            )
+            self._create_daily(node, LOCAL_DAILY)
+            node.command(
+                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY} AS {self.db}.{LOCAL_DAILY} "
+                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY}, rand())"
+            )
+            touched.append(f"{node.target.host}:{node.target.port}")
+        self._create_cursor()
+        return touched
+
+    def _create_events(self, client: ClickHouse, name: str) -> None:
+        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({EVENT_TABLE_COLUMNS}) ENGINE = {MERGE_TREE}")
+
+    def _create_daily(self, client: ClickHouse, name: str) -> None:
+        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({DAILY_TABLE_COLUMNS}) ENGINE = {DAILY_MERGE_TREE}")
+
+    @property
+    def daily(self) -> str:
+        return f"{self.db}.{DAILY}"
+
+    def refresh_daily(self, days: set[dt.date] | None = None) -> None:
+        """Recompute the daily rollup of `days` (None: every day) from the events, on every shard."""
+        if days is not None and not days:
+            return
+        nodes = [(node, LOCAL_DAILY, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
+            (self.client, DAILY, EVENTS)]
+        version = time.time_ns()
+        paid = "event_type = 'payment_succeeded'"
+        day_filter = f"WHERE toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else ""
+        for shard, (node, daily, events) in enumerate(nodes):
+            # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
+            node.command(
+                f"INSERT INTO {self.db}.{daily} (shard, day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
+                f"SELECT {shard}, toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
+                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL {day_filter} "
+                "GROUP BY day, event_type, currency, plan"
+            )
+
+    def _create_cursor(self) -> None:
+        self.client.command(
+            f"CREATE TABLE IF NOT EXISTS {self.db}.{CURSOR} (name String, last_id UInt64, caught_up_at DateTime('UTC'), "
+            "shipped_total UInt64, version UInt64) ENGINE = ReplacingMergeTree(version) ORDER BY name"
+        )
+
+    def _cluster_nodes(self) -> list[NativeClient]:
+        if not isinstance(self.client, NativeClient):
+            raise ValueError("CLICKHOUSE_CLUSTER needs a clickhouse:// server URL, not embedded chDB")
+        hosts = self.client.rows(
+            f"SELECT host_address, port FROM system.clusters WHERE cluster = {literal(self.cluster)} ORDER BY shard_num, replica_num"
+        )
+        if not hosts:
+            raise ValueError(f"CLICKHOUSE_CLUSTER {self.cluster!r} is not in the server's remote_servers")
+        return [self.client.for_host(host, port) for host, port in hosts]
+
+    def drop(self) -> None:
+        """Drop the warehouse tables (and the cursor): `sync --from-scratch` refills them."""
+        nodes = self._cluster_nodes() if self.cluster else [self.client]
+        for node in nodes:
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{EVENTS}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_EVENTS}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY}")
+        self.client.command(f"DROP TABLE IF EXISTS {self.db}.{CURSOR}")
+
+    # --- cursor ---------------------------------------------------------------------
+
+    def cursor(self) -> Cursor:
+        rows = self.client.rows(
+            f"SELECT last_id, caught_up_at, shipped_total FROM {self.db}.{CURSOR} WHERE name = 'events' "
+            "ORDER BY version DESC LIMIT 1"
+        )
+        if not rows:
+            return Cursor(0, None, 0)
+        last_id, caught_up_at, total = rows[0]
+        return Cursor(last_id, caught_up_at if caught_up_at.year > 1970 else None, total)
+
+    def _save_cursor(self, cursor: Cursor) -> None:
+        caught_up = cursor.caught_up_at or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        self.client.insert(
+            CURSOR, ["name", "last_id", "caught_up_at", "shipped_total", "version"],
+            [("events", cursor.last_id, caught_up, cursor.shipped_total, time.time_ns())],
+        )
+
+    # --- shipping -------------------------------------------------------------------
+
+    def present_ids(self, rows: list[tuple]) -> set[int]:
+        """Which of these event rows' ids ClickHouse already holds (by id and time range)."""
+        if not rows:
+            return set()
+        ids = [r[0] for r in rows]
+        times = [r[8] for r in rows]
+        found = self.client.rows(
+            f"SELECT id FROM {self.events} WHERE id >= {min(ids)} AND id <= {max(ids)} "
+            f"AND occurred_at >= {literal(min(times).replace(microsecond=0))} AND occurred_at <= {literal(max(times))}"
+        )
+        return {row[0] for row in found}
+
+    def sync(
+        self,
+        connection: Connection,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        trail_ids: int = DEFAULT_TRAIL_IDS,
+        progress: bool = False,
+        now: Callable[[], dt.datetime] = utc_now,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> SyncResult:
+        """Ship every event not in ClickHouse yet, in batches by id; returns what was shipped."""
+        started = now()
+        cursor = self.cursor()
+        source_max = connection.scalar(select(func.max(AnalyticsEvent.id))) or 0
+        position = max(0, cursor.last_id - trail_ids)
+        # Ids above the cursor may be in already when the last pass died after an
+        # insert and before its cursor write: check them too, up to one batch.
+        check_until = cursor.last_id + batch_size
+        shipped = skipped = 0
+        bar = _progress(progress, total=max(0, source_max - position))
+        try:
+            while True:
+                rows = _read_batch(connection, position, batch_size)
+                if not rows:
+                    break
+                new_rows = rows
+                if rows[0][0] <= check_until:
+                    present = self.present_ids(rows)
+                    new_rows = [r for r in rows if r[0] not in present]
+                    skipped += len(rows) - len(new_rows)
+                version = time.time_ns()
+                self.client.insert(EVENTS, EVENT_COLUMNS, [(*_ch_row(r), version) for r in new_rows])
+                # Every day of the batch, shipped now or before, and before the cursor moves: a
+                # pass killed after its insert re-reads the batch and refreshes those days then.
+                self.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
+                shipped += len(new_rows)
+                position = rows[-1][0]
+                cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + len(new_rows))
+                self._save_cursor(cursor)
+                if bar is not None:
+                    bar.update(len(rows))
+                if on_batch is not None:
+                    on_batch(len(new_rows))
+        finally:
+            if bar is not None:
+                bar.close()
+        cursor = Cursor(cursor.last_id, started, cursor.shipped_total)
+        self._save_cursor(cursor)
+        return SyncResult(shipped, skipped, cursor.last_id, started)
+
+    def status(self, connection: Connection, *, now: Callable[[], dt.datetime] = utc_now) -> Status:
+        """Rows on both sides, the cursor and the lag in events and seconds."""
+        cursor = self.cursor()
+        warehouse_rows = self.client.rows(f"SELECT count() FROM {self.events} FINAL")[0][0]
+        e = AnalyticsEvent
+        source_rows, source_max = connection.execute(select(func.count(), func.max(e.id))).one()
+        lag_events = connection.scalar(select(func.count()).where(e.id > cursor.last_id)) or 0
+        lag_seconds = (now() - cursor.caught_up_at).total_seconds() if cursor.caught_up_at else None
+        return Status(warehouse_rows, source_rows, source_max or 0, cursor.last_id, cursor.caught_up_at, lag_events, lag_seconds)
+
+
+def _read_batch(connection: Connection, after_id: int, limit: int) -> list[tuple]:
+    e = AnalyticsEvent.__table__.c
+    return [
+        tuple(row)
+        for row in connection.execute(
+            # metadata as its stored JSON text: decoding and re-encoding it costs more than the rest of the row.
+            select(e.id, e.event_type, e.user_id, e.order_id, e.plan_id, e.amount_minor_units, e.currency,
+                   cast(e.metadata, Text), e.occurred_at, e.created_at)
+            .where(e.id > after_id)
+            .order_by(e.id)
+            .limit(limit)
+        )
+    ]
+
+
+def _ch_row(row: tuple) -> tuple:
+    event_id, event_type, user_id, order_id, plan_id, amount, currency, metadata, occurred_at, created_at = row
+    return (
+        event_id, event_type, user_id or 0, order_id or 0, plan_id or 0, amount or 0, currency or "",
+        metadata or "{}", occurred_at, created_at,
+    )
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ev", unit_scale=True, desc="shipping events")
+
+
+def open_warehouse(settings) -> Warehouse:
+    """The warehouse of `CLICKHOUSE_URL` / `CLICKHOUSE_CLUSTER`."""
+    from app.services.clickhouse_client import connect
+
+    return Warehouse(connect(settings.clickhouse_url), settings.clickhouse_cluster)
