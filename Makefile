@@ -22,6 +22,7 @@ run: export ADMIN_EMAILS ?= admin@shop.test
 endif
 run: install
 	$(PY) -m app migrate
+	$(PY) -m app fx-rates load
 	$(PY) -m app demo-data --if-empty
 	$(PY) -m app serve
 

@@ -10,6 +10,7 @@ from app.models.analytics import (
     EventType,
 )
 from app.models.esim import EsimProfile
+from app.models.finance import FxRate, Refund
 from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
@@ -24,11 +25,13 @@ __all__ = [
     "AuthSession",
     "EsimProfile",
     "EventType",
+    "FxRate",
     "LoginCode",
     "Order",
     "OrderStatus",
     "PaymentWebhookEvent",
     "Plan",
     "RateLimitCounter",
+    "Refund",
     "User",
 ]

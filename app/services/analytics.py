@@ -6,6 +6,7 @@ rollup rows instead of millions of events, and still equals the raw events exact
 """
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utc_now
 from app.models.analytics import (
+    AMOUNT_EVENTS,
     FUNNEL,
     AnalyticsDailyPlan,
     AnalyticsDailyTotal,
@@ -46,10 +48,19 @@ def record_event(
     currency: str | None = None,
     metadata: dict[str, Any] | None = None,
     occurred_at: dt.datetime | None = None,
+    fact_id: str | None = None,
 ) -> AnalyticsEvent:
-    """Stage one funnel event and its rollup increments in the caller's transaction."""
+    """Stage one event and its rollup increments in the caller's transaction.
+
+    `payment_failed` and `payment_refunded` happen more than once per order: `fact_id`
+    (the failed attempt's or the refund's provider id) makes each one's dedupe key.
+    """
     event_type = EventType(event_type)
-    if event_type is EventType.USER_SIGNUP:
+    if event_type in PER_FACT_EVENTS:
+        if order_id is None or not fact_id:
+            raise ValueError(f"{event_type} needs order_id and fact_id")
+        dedupe_key = fact_dedupe_key(event_type, fact_id)
+    elif event_type is EventType.USER_SIGNUP:
         if user_id is None:
             raise ValueError("user_signup needs user_id")
         dedupe_key = f"{event_type}:user:{user_id}"
@@ -74,9 +85,22 @@ def record_event(
     return event
 
 
+PER_FACT_EVENTS = (EventType.PAYMENT_FAILED, EventType.PAYMENT_REFUNDED)
+DEDUPE_KEY_LENGTH = 80
+
+
+def fact_dedupe_key(event_type: EventType, fact_id: str) -> str:
+    """`payment_refunded:re_123`; a provider id too long for the column is replaced by its SHA-256."""
+    key = f"{event_type}:{fact_id}"
+    if len(key) <= DEDUPE_KEY_LENGTH:
+        return key
+    return f"{event_type}:sha256:{hashlib.sha256(fact_id.encode()).hexdigest()[:48]}"
+
+
 def _add_to_rollups(session: Session, event: AnalyticsEvent) -> None:
     day = event.occurred_at.astimezone(dt.UTC).date()
-    revenue = (event.amount_minor_units or 0) if event.event_type == EventType.PAYMENT_SUCCEEDED else 0
+    # Refund amounts go to the same column: per type it is "the amounts of this type".
+    revenue = (event.amount_minor_units or 0) if event.event_type in AMOUNT_EVENTS else 0
     sqlcompat.add_counts(
         session,
         AnalyticsDailyTotal.__table__,

@@ -11,6 +11,7 @@ from app.models.analytics import (
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
+    AMOUNT_EVENTS,
     EventType,
 )
 from app.services import sqlcompat
@@ -24,7 +25,8 @@ def rebuild_rollups(session: Session) -> dict[str, int]:
     day = sqlcompat.day_of(session, e.occurred_at)
     currency = func.coalesce(e.currency, "")
     is_payment = e.event_type == EventType.PAYMENT_SUCCEEDED
-    revenue = func.sum(case((is_payment, func.coalesce(e.amount_minor_units, 0)), else_=0))
+    has_amount = e.event_type.in_([t.value for t in AMOUNT_EVENTS])
+    revenue = func.sum(case((has_amount, func.coalesce(e.amount_minor_units, 0)), else_=0))
     for table in ROLLUP_TABLES:
         session.execute(delete(table))
     session.execute(
