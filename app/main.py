@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, auth, orders, pages, plans
+from app.api import admin, auth, orders, pages, plans, support
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics")
-    for router in (auth.router, plans.router, orders.router, admin.router, pages.router):
+    for router in (auth.router, plans.router, orders.router, admin.router, support.router, pages.router):
         app.include_router(router)
     # After the routers: /static/vendor/plotly.min.js is a route serving the plotly wheel's copy.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

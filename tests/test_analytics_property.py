@@ -16,13 +16,13 @@ from app.api.admin import parse_day
 from app.api.deps import get_db, unit_of_work
 from app.errors import InvalidInput
 from app.main import app
-from app.models.analytics import EventType
+from app.models.analytics import FUNNEL, EventType
 from app.models.user import AuthSession
 from app.services.analytics import record_event
 from app.services.auth import token_hash
 from tests.factories import create_order, create_plan, create_user
 
-TYPES = [e.value for e in EventType]
+TYPES = [e.value for e in FUNNEL]
 CURRENCIES = ["USD", "EUR", "GBP"]
 FIRST_DAY = dt.date(2025, 1, 1)  # events fall on 90 days from here, across three month ends
 USERS, PLANS = 6, 5  # up to 15 (plan, currency) rows: more than the top 10
