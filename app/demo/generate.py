@@ -15,7 +15,8 @@ from app.demo.catalog import DemoPlan, demo_plans
 DAY = 86_400
 # Kinds of action, in the order they sort at the same second.
 SIGNUP, CHECKOUT, PAYMENT_FAILED, PAID, ACTIVATED = range(5)
-EVENT_TYPES = {SIGNUP: "user_signup", CHECKOUT: "checkout_started", PAID: "payment_succeeded", ACTIVATED: "esim_activated"}
+EVENT_TYPES = {SIGNUP: "user_signup", CHECKOUT: "checkout_started", PAYMENT_FAILED: "payment_failed",
+               PAID: "payment_succeeded", ACTIVATED: "esim_activated"}
 # Share of signups per hour of the UTC day.
 HOURLY = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 7, 6, 4, 3], dtype=float)
 # Monday..Sunday: trips are planned towards the weekend.
@@ -41,6 +42,7 @@ class DemoData:
         return int(
             len(self.user_signup_at)
             + len(self.order_user)
+            + (self.order_failed_at >= 0).sum()
             + (self.order_paid_at >= 0).sum()
             + (self.order_activated_at >= 0).sum()
         )

@@ -66,7 +66,7 @@ def _write_all(writer: BulkWriter, data: DemoData, rollups: dict[str, list[tuple
     )
     written += writer.write(
         "payment_webhook_events",
-        ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at"],
+        ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at", "order_id"],
         [_webhook_rows(data)],
     )
     written += writer.write(
@@ -147,5 +147,5 @@ def _webhook_rows(data: DemoData) -> list[tuple]:
         plan = data.plans[int(data.order_plan[order_id - 1])]
         event_id, event_type, payload = demo_rows.webhook_payload(order_id, kind, plan.price_minor_units, plan.currency)
         outcome = "paid" if kind == PAID else "payment_failed"
-        rows.append((number + 1, "sandbox", event_id, event_type, json.dumps(payload), outcome, stamps[number]))
+        rows.append((number + 1, "sandbox", event_id, event_type, json.dumps(payload), outcome, stamps[number], order_id))
     return rows

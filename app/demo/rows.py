@@ -77,8 +77,6 @@ def plan_snapshot_json(data: DemoData) -> list[str]:
 def event_rows(data: DemoData, created_at: str) -> Iterator[list[tuple]]:
     """analytics_events rows in id order, in chunks."""
     times, kinds, ids = actions(data)
-    keep = kinds != PAYMENT_FAILED
-    times, kinds, ids = times[keep], kinds[keep], ids[keep]
     snapshots = plan_snapshot_json(data)
     prices = [p.price_minor_units for p in data.plans]
     currencies = [p.currency for p in data.plans]
@@ -102,6 +100,13 @@ def event_rows(data: DemoData, created_at: str) -> Iterator[list[tuple]]:
             plan = int(data.order_plan[index])
             if kind == CHECKOUT:
                 amount, currency, metadata = prices[plan], currencies[plan], snapshots[plan]
+            elif kind == PAYMENT_FAILED:
+                amount, currency = prices[plan], currencies[plan]
+                attempt, _, _ = webhook_payload(entity, kind, amount, currency)
+                metadata = json.dumps({"payment_intent_id": intent_id(entity), "attempt_id": attempt, "provider": "sandbox"})
+                rows.append((event_id, event_type, user_id, entity, plan + 1, amount, currency, metadata,
+                             stamps[offset], created_at, f"{event_type}:{attempt}"))
+                continue
             elif kind == PAID:
                 source = "webhook" if was_retried[index] else "payment_intent"
                 amount, currency = prices[plan], currencies[plan]
@@ -151,6 +156,8 @@ def rollup_rows(data: DemoData) -> dict[str, list[tuple]]:
     add(data.order_paid_at[paid], "payment_succeeded", plan_currency[data.order_plan[paid]], prices[data.order_plan[paid]])
     active = data.order_activated_at >= 0
     add(data.order_activated_at[active], "esim_activated", np.full(active.sum(), -1), np.zeros(active.sum()))
+    failed = data.order_failed_at >= 0
+    add(data.order_failed_at[failed], "payment_failed", plan_currency[data.order_plan[failed]], np.zeros(failed.sum()))
 
     daily_plans: dict[tuple, list[int]] = {}
     monthly_plans: dict[tuple, list[int]] = {}
