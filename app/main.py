@@ -1,6 +1,9 @@
 """The ASGI application: `app.main:app`."""
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,14 +15,28 @@ from app.api import admin, auth, orders, pages, plans, support
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
+from app.services import bitmap_refresher
 from app.web import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = get_settings().analytics_bitmap_refresh_seconds
+    task = asyncio.create_task(bitmap_refresher.run(interval)) if interval else None
+    yield
+    if task:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics")
+    app = FastAPI(
+        title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics", lifespan=lifespan
+    )
     for router in (auth.router, plans.router, orders.router, admin.router, support.router, pages.router):
         app.include_router(router)
     # After the routers: /static/vendor/plotly.min.js is a route serving the plotly wheel's copy.

@@ -2,10 +2,10 @@
 
 import logging
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.sqlcompat import is_retryable
+from app.db import is_retryable, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class BufferedRetryMiddleware:
                 await self.app(scope, replay, tracking_send)
                 return
             except DBAPIError as exc:
-                if started or not (is_retryable(exc) or isinstance(exc, OperationalError)):
+                if started or not (is_retryable(exc) or is_unavailable(exc)):
                     raise
                 if attempt < self.attempts and is_retryable(exc):
                     log.warning("Retrying %s %s after %s (attempt %d)", scope["method"], scope["path"], exc.orig, attempt)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,9 @@ from app.db import build_engine, utc_now
 from app.demo import bulk_load, delete_all, generate
 from app.demo import rows as demo_rows
 from app.demo.generate import PAYMENT_FAILED, DemoData
-from app.models.analytics import AnalyticsDailySketch, AnalyticsEvent, AnalyticsMonthlySketch
-from app.services.unique_users import refresh_sketches
+from app.models.analytics import AnalyticsEvent
+from app.services.unique_users import rebuild_bitmaps as _rebuild_bitmaps
+from app.services.unique_users import refresh_bitmaps
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "var" / "bench"
@@ -59,14 +60,12 @@ def marker_path(url: str) -> Path:
     return BENCH_DIR / f"{safe}.json"
 
 
-def rebuild_sketches(engine: Engine, info: dict) -> float:
-    """Drop the cached sketches and build them again; returns seconds."""
+def rebuild_bitmaps(engine: Engine, info: dict) -> float:
+    """Drop the cached user bitmaps and build them again; returns seconds."""
     began = time.perf_counter()
     now = dt.datetime.fromisoformat(info["now"])
     with Session(engine) as session, session.begin():
-        session.execute(delete(AnalyticsDailySketch))
-        session.execute(delete(AnalyticsMonthlySketch))
-        refresh_sketches(session, now.date() - dt.timedelta(days=DAYS - 1), now.date(), today=now.date())
+        _rebuild_bitmaps(session, now.date() - dt.timedelta(days=DAYS - 1), now.date(), today=now.date())
     return time.perf_counter() - began
 
 
@@ -77,6 +76,7 @@ def prepare(url: str, *, events: int, seed: int, reuse: bool, log) -> tuple[Engi
     now = utc_now().replace(microsecond=0)
     wanted = {"events": events, "seed": seed, "days": DAYS, "day": now.date().isoformat()}
     marker = marker_path(url)
+    migrate(url)  # a reused database gets the newer revisions (their upgrades carry the data)
     engine = build_engine(url)
     if reuse and marker.exists():
         info = json.loads(marker.read_text())
@@ -85,7 +85,6 @@ def prepare(url: str, *, events: int, seed: int, reuse: bool, log) -> tuple[Engi
         if {k: info.get(k) for k in wanted} == wanted and stored == info["loaded_events"]:
             log(f"  reusing {make_url(url).render_as_string()} ({stored:,} events)")
             return engine, info
-    migrate(url)
     data = generate(days=DAYS, users=int(events / EVENTS_PER_USER), seed=seed, now=now)
     began = time.perf_counter()
     with Session(engine) as session, session.begin():
@@ -98,19 +97,19 @@ def prepare(url: str, *, events: int, seed: int, reuse: bool, log) -> tuple[Engi
     load_seconds = time.perf_counter() - began
     began = time.perf_counter()
     with Session(engine) as session, session.begin():
-        refresh_sketches(session, data.start.date(), now.date(), today=now.date())
-    sketch_seconds = time.perf_counter() - began
+        refresh_bitmaps(session, data.start.date(), now.date(), today=now.date())
+    bitmap_seconds = time.perf_counter() - began
     info = {**wanted, "loaded_events": data.event_count, "load_seconds": round(load_seconds, 1),
-            "sketch_seconds": round(sketch_seconds, 1), "now": now.isoformat()}
+            "bitmap_seconds": round(bitmap_seconds, 1), "now": now.isoformat()}
     marker.write_text(json.dumps(info))
-    log(f"  loaded {data.event_count:,} events in {load_seconds:.1f} s, sketches in {sketch_seconds:.1f} s")
+    log(f"  loaded {data.event_count:,} events in {load_seconds:.1f} s, user bitmaps in {bitmap_seconds:.1f} s")
     return engine, info
 
 
 def _empty(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("TRUNCATE analytics_events, analytics_daily_totals, analytics_daily_plans, analytics_monthly_plans, "
-                             "analytics_daily_sketches, analytics_monthly_sketches, esim_profiles, payment_webhook_events, "
+                             "analytics_daily_user_bitmaps, analytics_monthly_user_bitmaps, esim_profiles, payment_webhook_events, "
                              "orders, login_codes, auth_sessions, users, plans, rate_limit_counters"))
     else:
         delete_all(session)

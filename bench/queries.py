@@ -81,13 +81,21 @@ def duckdb_reference(con, today: dt.date, range_days: int) -> dict[str, Callable
     return {"overview": overview, "timeseries": timeseries, "projections": projections}
 
 
-def sketch_error(session: Session, today: dt.date, range_days: int) -> dict[str, float]:
-    """Relative error of the sketch estimate against COUNT(DISTINCT), per sketched type."""
-    from app.services.unique_users import exact_unique_users, sketched_unique_users
+def exactness(session: Session, today: dt.date, range_days: int) -> dict[str, bool]:
+    """Whether the bitmap answer equals COUNT(DISTINCT user_id) over the raw events, per type."""
+    from sqlalchemy import func, select
+
+    from app.models.analytics import AnalyticsEvent as e
+    from app.services.unique_users import count_unique_users
 
     days = analytics.resolve_range(None, None, default_days=range_days, today=today)
-    types = ["checkout_started", "payment_succeeded", "esim_activated"]
-    exact = exact_unique_users(session, days, types)
-    approx = sketched_unique_users(session, days, types, today=today)
+    types = ["user_signup", "checkout_started", "payment_succeeded", "esim_activated"]
+    ours = count_unique_users(session, days, types, today=today)
+    rows = session.execute(
+        select(e.event_type, func.count(func.distinct(e.user_id)))
+        .where(e.occurred_at >= days.start_at, e.occurred_at < days.end_before)
+        .group_by(e.event_type)
+    ).all()
     session.commit()
-    return {t: approx[t] / exact[t] - 1 for t in types if exact[t]}
+    recount = {t: 0 for t in types} | {t: int(n) for t, n in rows}
+    return {t: ours[t] == recount[t] for t in types}

@@ -10,6 +10,7 @@ activity and reused while it is the same day (pass --reload to load again).
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 
 import duckdb
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per query (after one cold run)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--reload", action="store_true", help="load the bench databases again even if today's load is there")
-    parser.add_argument("--rebuild-sketches", action="store_true", help="drop and rebuild the cached sketches of reused databases")
+    parser.add_argument("--rebuild-bitmaps", action="store_true", help="drop and rebuild the cached user bitmaps of reused databases")
     parser.add_argument("--skip-writes", action="store_true", help="skip the record_event cost and concurrency runs")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [s for s in sizes if s not in SIZES] + [k for k in kinds if k not in ("sqlite", "mysql", "postgresql")]:
         parser.error(f"unknown size or database: {', '.join(unknown)}")
 
-    reads, loads, accuracy = [], [], []
+    reads, loads, accuracy, restarts = [], [], [], []
     for size in sizes:
         loaded_now = None
         for kind in kinds:
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             except OperationalError as exc:
                 log(f"  skipped {kind}: cannot reach the database ({exc.orig})")
                 continue
-            if args.rebuild_sketches:
-                info = {**info, "sketch_seconds": round(bench_data.rebuild_sketches(engine, info), 1)}
-                log(f"  sketches rebuilt in {info['sketch_seconds']} s")
+            if args.rebuild_bitmaps:
+                info = {**info, "bitmap_seconds": round(bench_data.rebuild_bitmaps(engine, info), 1)}
+                log(f"  user bitmaps rebuilt in {info['bitmap_seconds']} s")
             loads.append({"size": size, "database": kind, **info})
             loaded_now = loaded_now or dt.datetime.fromisoformat(info["now"])
             today = dt.date.fromisoformat(info["day"])
@@ -72,16 +73,19 @@ def main(argv: list[str] | None = None) -> int:
                         reads.append({"size": size, "database": kind, "query": name, "range": range_days,
                                       **queries.timed(call, args.repeat)})
                         log(f"  {name} {range_days}d: {reads[-1]['median']:.2f} ms")
-                if kind == kinds[0]:
-                    for range_days in RANGES:
-                        errors = queries.sketch_error(session, today, range_days)
-                        accuracy.append({"size": size, "database": kind, "range": range_days, **errors})
-                        log(f"  sketch error {range_days}d: {errors}")
+                for range_days in RANGES:
+                    exact = queries.exactness(session, today, range_days)
+                    accuracy.append({"size": size, "database": kind, "range": range_days, **exact})
+                    log(f"  unique users equal COUNT(DISTINCT) {range_days}d: {exact}")
             engine.dispose()
+            for range_days in RANGES:
+                restarts.append({"size": size, "database": kind, "range": range_days, **_restart(url, today, range_days)})
+                log(f"  after a restart {range_days}d: {restarts[-1]}")
         if loaded_now:
             reads.extend(_duckdb(size, loaded_now, args))
 
-    results = {"reads": reads, "loads": loads, "accuracy": accuracy, "writes": [] if args.skip_writes else _writes(kinds, args)}
+    results = {"reads": reads, "loads": loads, "accuracy": accuracy, "restarts": restarts,
+               "writes": [] if args.skip_writes else _writes(kinds, args)}
     print(render(results))
     if args.json:
         with open(args.json, "w") as out:
@@ -109,6 +113,13 @@ def _duckdb(size: str, now: dt.datetime, args) -> list[dict]:
     return rows
 
 
+def _restart(url: str, today: dt.date, range_days: int) -> dict:
+    """First calls in a new process (bench/restart.py), as after a server restart."""
+    output = subprocess.run([sys.executable, "-m", "bench.restart", url, today.isoformat(), str(range_days)],
+                            check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def _writes(kinds: list[str], args) -> list[dict]:
     rows = []
     for kind in kinds:
@@ -127,11 +138,24 @@ def _writes(kinds: list[str], args) -> list[dict]:
     return rows
 
 
+GOAL_MS = 25
+
+
+def verdict(size: str, median: float, reference: float | None) -> str:
+    """The issue's goals: ≤ 25 ms; at 1M and 10M at most half of DuckDB; at 100k no slower than DuckDB."""
+    if median > GOAL_MS:
+        return "over 25 ms"
+    if reference is None:
+        return "ok (no DuckDB figure)"
+    limit = 1.0 if size == "100k" else 0.5
+    return "ok" if median <= limit * reference else f"over {limit:g}× DuckDB"
+
+
 def render(results: dict) -> str:
-    """Markdown tables: our medians/p95 next to DuckDB's, and the write figures."""
+    """Markdown tables: our medians/p95 next to DuckDB's with the goals, first calls, exactness and writes."""
     duck = {(r["size"], r["query"], r["range"]): r["median"] for r in results["reads"] if r["database"] == "duckdb"}
-    lines = ["| events | database | query | range | median ms | p95 ms | first ms | DuckDB median ms | ours / DuckDB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| events | database | query | range | median ms | p95 ms | first ms | DuckDB median ms | ours / DuckDB | goal |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results["reads"]:
         if r["database"] == "duckdb":
             continue
@@ -140,15 +164,27 @@ def render(results: dict) -> str:
         ratio = f"{r['median'] / reference:.3f}" if reference else "–"
         span = "90 d window" if r["query"] == "projections" else f"{r['range']} d"
         lines.append(f"| {r['size']} | {r['database']} | {r['query']} | {span} | {r['median']:.2f} | "
-                     f"{r['p95']:.2f} | {r['first']:.1f} | {reference_text} | {ratio} |")
+                     f"{r['p95']:.2f} | {r['first']:.1f} | {reference_text} | {ratio} | {verdict(r['size'], r['median'], reference)} |")
+    medians = {(r["size"], r["database"], r["query"], r["range"]): r["median"] for r in results["reads"]}
+    if results.get("restarts"):
+        lines += ["", "| events | database | range | warm-up ms | first overview ms | ×median | first timeseries ms | ×median | "
+                  "first projections ms | overview without warm-up ms |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in results["restarts"]:
+            def times(query):
+                median = medians.get((r["size"], r["database"], query, r["range"] if query != "projections" else RANGES[-1]))
+                return f"{r[query] / median:.1f}" if median else "–"
+            lines.append(f"| {r['size']} | {r['database']} | {r['range']} d | {r['warmup']:.0f} | {r['overview']:.1f} | "
+                         f"{times('overview')} | {r['timeseries']:.1f} | {times('timeseries')} | {r['projections']:.1f} | "
+                         f"{r['overview_without_warmup']:.1f} |")
     if results["loads"]:
-        lines += ["", "| events | database | loaded events | bulk load s | sketch build s |", "|---|---|---:|---:|---:|"]
+        lines += ["", "| events | database | loaded events | bulk load s | bitmap build s |", "|---|---|---:|---:|---:|"]
         for r in results["loads"]:
-            lines.append(f"| {r['size']} | {r['database']} | {r['loaded_events']:,} | {r.get('load_seconds', '–')} | {r.get('sketch_seconds', '–')} |")
+            lines.append(f"| {r['size']} | {r['database']} | {r['loaded_events']:,} | {r.get('load_seconds', '–')} | {r.get('bitmap_seconds', '–')} |")
     if results.get("accuracy"):
-        lines += ["", "| events | database | range | checkout_started | payment_succeeded | esim_activated |", "|---|---|---:|---:|---:|---:|"]
+        types = ("user_signup", "checkout_started", "payment_succeeded", "esim_activated")
+        lines += ["", "| events | database | range | unique users = COUNT(DISTINCT) per type |", "|---|---|---:|---|"]
         for r in results["accuracy"]:
-            cells = " | ".join(f"{100 * r[t]:+.2f} %" if t in r else "–" for t in ("checkout_started", "payment_succeeded", "esim_activated"))
+            cells = ", ".join(f"{t}: {'yes' if r[t] else 'NO'}" for t in types)
             lines.append(f"| {r['size']} | {r['database']} | {r['range']} d | {cells} |")
     if results["writes"]:
         lines += ["", "| database | checkout tx with record_event ms | without ms | added ms | 4 writers tx | tx/s | deadlock/timeout retries | failed |",
@@ -157,7 +193,6 @@ def render(results: dict) -> str:
             lines.append(f"| {r['database']} | {r['with_ms']:.2f} | {r['without_ms']:.2f} | {r['added_ms']:.2f} | "
                          f"{r['concurrent_transactions']} | {r['concurrent_tx_per_s']:.0f} | {r['concurrent_retried']} | {r['concurrent_failed']} |")
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     sys.exit(main())

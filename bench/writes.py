@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import orders
-from app.services.sqlcompat import is_retryable
+from app.db import is_retryable
 
 
 @contextmanager

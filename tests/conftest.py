@@ -29,6 +29,8 @@ os.environ.update(
         "RATE_LIMIT_IP_PER_HOUR": "100000",
         "RATE_LIMIT_VERIFY_IP_PER_HOUR": "100000",
         "CORS_ORIGINS": "http://shop.test",
+        # Tests build the bitmap cache themselves; no background writer beside their transactions.
+        "ANALYTICS_BITMAP_REFRESH_SECONDS": "0",
     }
 )
 

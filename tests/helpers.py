@@ -85,3 +85,18 @@ def valid_iccid(body: str) -> str:
                 value -= 9
         total += value
     return body + str((10 - total % 10) % 10)
+
+
+def rollup_rows(session) -> dict[str, list[tuple]]:
+    """Every rollup row, sorted, for comparisons."""
+    from sqlalchemy import select
+
+    from app.services.dates import as_date
+    from app.services.rollup_repo import ROLLUP_TABLES
+
+    result = {}
+    for table in ROLLUP_TABLES:
+        columns = list(table.__table__.c)
+        rows = session.execute(select(*columns).order_by(*columns[:3])).all()
+        result[table.__tablename__] = [(as_date(r[0]), *r[1:3], int(r[3]), int(r[4])) for r in rows]
+    return result

@@ -16,6 +16,9 @@ from app.services.auth import token_hash
 from tests.factories import create_order, create_plan, create_user
 from tests.helpers import auth, login
 
+# Every analytics answer names its engine; the shop database is always current.
+SQL_ENGINE = {"engine": "sql", "fresh_as_of": None}
+
 ENDPOINTS = ["/admin/analytics/overview", "/admin/analytics/timeseries", "/admin/analytics/projections"]
 ALL_TYPES = ["user_signup", "checkout_started", "payment_succeeded", "esim_activated"]
 
@@ -138,6 +141,7 @@ def test_overview_exact_figures(client, admin_headers, march):
     response = client.get("/admin/analytics/overview?start_date=2025-03-01&end_date=2025-03-10", headers=admin_headers)
     assert response.status_code == 200, response.text
     assert response.json() == {
+        **SQL_ENGINE,
         "start_date": "2025-03-01",
         "end_date": "2025-03-10",
         "clamped": False,
@@ -189,7 +193,8 @@ def test_overview_filtered_by_event_types_keeps_conversions_of_all_types(client,
 def test_timeseries_buckets_are_zero_filled_ordered_and_add_up(client, admin_headers, march):
     query = "start_date=2025-03-01&end_date=2025-03-10"
     body = client.get(f"/admin/analytics/timeseries?{query}", headers=admin_headers).json()
-    assert body == {"start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False, "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
+    assert body == {**SQL_ENGINE, "start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False,
+                    "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
     overview = client.get(f"/admin/analytics/overview?{query}", headers=admin_headers).json()
     assert {t: sum(b["counts"][t] for b in body["buckets"]) for t in ALL_TYPES} == overview["counts"]
 
@@ -330,12 +335,12 @@ def test_top_plans_over_whole_months_and_edge_days(db, plans_over_months):
         row(p[7], "USD", 2000, 1),
         row(p[8], "USD", 1500, 1),
     ]
-    assert analytics.top_plans(db, analytics.DayRange(dt.date(2025, 1, 20), dt.date(2025, 4, 10))) == expected
+    assert [p.model_dump() for p in analytics.top_plans(db, analytics.DayRange(dt.date(2025, 1, 20), dt.date(2025, 4, 10)))] == expected
 
 
 def test_top_plans_over_exactly_whole_months(db, plans_over_months):
     p = plans_over_months
-    assert analytics.top_plans(db, analytics.DayRange(dt.date(2025, 2, 1), dt.date(2025, 3, 31))) == [
+    assert [p.model_dump() for p in analytics.top_plans(db, analytics.DayRange(dt.date(2025, 2, 1), dt.date(2025, 3, 31)))] == [
         row(p[2], "EUR", 7000, 1),
         row(p[0], "USD", 6000, 2),
         row(p[2], "USD", 6000, 1),
@@ -452,6 +457,7 @@ def test_projection_moving_average(client, admin_headers, may):
     body = client.get(f"{ENDPOINTS[2]}?{query}", headers=admin_headers).json()
     # history revenue 1000+0+1001+1 = 2002 → mean 500.5 → 501 (half up); signups 3/4.
     assert body == {
+        **SQL_ENGINE,
         "method": "moving_average",
         "window_days": 4,
         "horizon_days": 3,

@@ -249,11 +249,11 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
 
     overview = client.get("/admin/analytics/overview", params=params, headers=headers)
     assert overview.status_code == 200, overview.text
-    assert overview.json() == expected_overview(events, start, end, clamped, shown, plans)
+    assert overview.json() == {"engine": "sql", "fresh_as_of": None, **expected_overview(events, start, end, clamped, shown, plans)}
 
     series = client.get("/admin/analytics/timeseries", params=params, headers=headers).json()
     buckets = expected_buckets(events, start, end, shown)
-    assert series == {"start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
+    assert series == {"engine": "sql", "fresh_as_of": None, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
     assert {t: sum(b["counts"][t] for b in series["buckets"]) for t in shown} == overview.json()["counts"]
 
     as_of = FIRST_DAY + dt.timedelta(days=as_of_offset)
@@ -261,7 +261,7 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
     projection = client.get("/admin/analytics/projections", params=query, headers=headers)
     assert projection.status_code == 200, projection.text
     expected = expected_projection(events, as_of, window, horizon, currency)
-    assert projection.json() == expected
+    assert projection.json() == {"engine": "sql", "fresh_as_of": None, **expected}
     # Shown by --hypothesis-show-statistics: how often each branch was exercised.
     note_case(f"clamped={clamped}")
     note_case(f"top plans: {len(overview.json()['top_plans'])}")

@@ -8,7 +8,8 @@ from sqlalchemy import insert
 
 from app.models.analytics import AnalyticsEvent, EventType
 from app.services.analytics import record_event
-from app.services.rollups import rebuild_rollups, rollup_rows
+from app.services.rollup_repo import rebuild as rebuild_rollups
+from tests.helpers import rollup_rows
 from tests.factories import create_order, create_plan, create_user
 
 TYPES = [e.value for e in EventType]
@@ -16,19 +17,22 @@ TYPES = [e.value for e in EventType]
 
 def expected_rollups(events) -> dict[str, list[tuple]]:
     """The three rollup tables worked out in Python from (type, plan_id, amount, currency, time)."""
-    totals, daily, monthly = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    totals, monthly_totals = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    daily, monthly = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
     for event_type, plan_id, amount, currency, at in events:
         day, cur = at.astimezone(dt.UTC).date(), (currency or "").upper()
         # payment_refunded amounts are kept in the same column (refunds per day and currency).
         revenue = (amount or 0) if event_type in ("payment_succeeded", "payment_refunded") else 0
-        totals[(day, event_type, cur)][0] += 1
-        totals[(day, event_type, cur)][1] += revenue
+        for table, key in ((totals, (day, event_type, cur)), (monthly_totals, (day.replace(day=1), event_type, cur))):
+            table[key][0] += 1
+            table[key][1] += revenue
         if event_type == "payment_succeeded" and plan_id is not None:
             for table, key in ((daily, (day, plan_id, cur)), (monthly, (day.replace(day=1), plan_id, cur))):
                 table[key][0] += 1
                 table[key][1] += revenue
     rows = lambda table: [(*k, *v) for k, v in sorted(table.items())]  # noqa: E731
-    return {"analytics_daily_totals": rows(totals), "analytics_daily_plans": rows(daily), "analytics_monthly_plans": rows(monthly)}
+    return {"analytics_daily_totals": rows(totals), "analytics_monthly_totals": rows(monthly_totals),
+            "analytics_daily_plans": rows(daily), "analytics_monthly_plans": rows(monthly)}
 
 
 def test_rebuild_equals_python_group_by_on_random_events(db):

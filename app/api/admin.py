@@ -14,7 +14,9 @@ from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
+from app.schemas.analytics import Overview, Projection, Timeseries
 from app.services import analytics
+from app.services.dates import DayRange, resolve_range
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
@@ -76,8 +78,9 @@ def parse_event_types(*lists: list[str] | None) -> list[str] | None:
 class RangeQuery:
     """The parameters every range report shares, parsed and checked."""
 
-    days: analytics.DayRange
+    days: DayRange
     event_types: list[str] | None
+    today: dt.date
 
 
 def range_query(
@@ -90,20 +93,21 @@ def range_query(
     start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
     if start and end and start > end:
         raise InvalidInput(f"start_date {start} is after end_date {end}")
-    days = analytics.resolve_range(start, end, default_days=settings.analytics_default_range_days, today=utc_now().date())
-    return RangeQuery(days, parse_event_types(event_types, event_types_brackets))
+    today = utc_now().date()
+    days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today)
+    return RangeQuery(days, parse_event_types(event_types, event_types_brackets), today)
 
 
 Range = Annotated[RangeQuery, Depends(range_query)]
 
 
-@router.get("/overview")
-def overview(session: DB, admin: AdminUser, query: Range) -> dict:
+@router.get("/overview", response_model=Overview)
+def overview(session: DB, admin: AdminUser, query: Range) -> Overview:
     """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
-    return analytics.overview(session, query.days, query.event_types)
+    return analytics.overview(session, query.days, query.event_types, today=query.today)
 
 
-@router.get("/timeseries", responses={200: {"content": {"text/csv": {}}}})
+@router.get("/timeseries", response_model=Timeseries, responses={200: {"content": {"text/csv": {}}}})
 def timeseries(
     session: DB,
     admin: AdminUser,
@@ -113,7 +117,7 @@ def timeseries(
     """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
     body = analytics.timeseries(session, query.days, query.event_types)
     if format == "csv":
-        filename = f"funnel-{body['start_date']}-to-{body['end_date']}.csv"
+        filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
             timeseries_csv(body),
             media_type="text/csv; charset=utf-8",
@@ -122,23 +126,23 @@ def timeseries(
     return body
 
 
-def timeseries_csv(body: dict) -> str:
-    currencies = sorted({c for bucket in body["buckets"] for c in bucket["revenue"]})
+def timeseries_csv(body: Timeseries) -> str:
+    currencies = sorted({c for bucket in body.buckets for c in bucket.revenue})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["date", *body["event_types"], *(f"revenue_{c}" for c in currencies)])
-    for bucket in body["buckets"]:
+    writer.writerow(["date", *body.event_types, *(f"revenue_{c}" for c in currencies)])
+    for bucket in body.buckets:
         writer.writerow(
             [
-                bucket["date"],
-                *(bucket["counts"][t] for t in body["event_types"]),
-                *(bucket["revenue"].get(c, 0) for c in currencies),
+                bucket.date.isoformat(),
+                *(bucket.counts[t] for t in body.event_types),
+                *(bucket.revenue.get(c, 0) for c in currencies),
             ]
         )
     return out.getvalue()
 
 
-@router.get("/projections")
+@router.get("/projections", response_model=Projection)
 def projections(
     session: DB,
     admin: AdminUser,
@@ -147,7 +151,7 @@ def projections(
     horizon_days: Annotated[int | None, Query(ge=1, le=30)] = None,
     currency: Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")] = None,
     as_of: DateParam = None,
-) -> dict:
+) -> Projection:
     """Moving-average forecast of revenue and signups."""
     return analytics.projections(
         session,

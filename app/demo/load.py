@@ -15,6 +15,7 @@ from app.demo.generate import PAID, PAYMENT_FAILED, DemoData
 from app.models.analytics import AnalyticsEvent
 from app.models.plan import Plan
 from app.models.user import User
+from app.services import rollup_repo
 
 def has_data(session: Session) -> bool:
     """True when the shop already has plans, users, orders or events."""
@@ -28,13 +29,13 @@ def delete_all(session: Session) -> None:
 
 
 def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -> int:
-    """Insert plans, inventory, users, orders, webhooks, events and rollups; returns rows written."""
-    rollups = demo_rows.rollup_rows(data)
-    total_rows = _row_count(data) + sum(len(rows) for rows in rollups.values())
-    with tqdm(total=total_rows, unit="rows", disable=not show_progress, desc="demo data") as progress:
+    """Insert plans, inventory, users, orders, webhooks and events, then rebuild the rollups; returns rows written."""
+    with tqdm(total=_row_count(data), unit="rows", disable=not show_progress, desc="demo data") as progress:
         writer = BulkWriter(session, progress)
-        written = _write_all(writer, data, rollups)
+        written = _write_all(writer, data)
         writer.finish()
+    # The same set-based GROUP BY as `rebuild-rollups`: one definition of the rollup arithmetic.
+    written += sum(rollup_repo.rebuild(session).values())
     return written
 
 
@@ -44,7 +45,7 @@ def _row_count(data: DemoData) -> int:
                + data.event_count + webhooks)
 
 
-def _write_all(writer: BulkWriter, data: DemoData, rollups: dict[str, list[tuple]]) -> int:
+def _write_all(writer: BulkWriter, data: DemoData) -> int:
     loaded_at = demo_rows.timestamps(np.array([int(utc_now().timestamp())]))[0]
     start = demo_rows.timestamps(np.array([int(data.start.timestamp())]))[0]
     written = writer.write(
@@ -75,13 +76,6 @@ def _write_all(writer: BulkWriter, data: DemoData, rollups: dict[str, list[tuple
          "occurred_at", "created_at", "dedupe_key"],
         demo_rows.event_rows(data, loaded_at),
     )
-    columns = {
-        "analytics_daily_totals": ["day", "event_type", "currency", "event_count", "revenue_minor_units"],
-        "analytics_daily_plans": ["day", "plan_id", "currency", "payments", "revenue_minor_units"],
-        "analytics_monthly_plans": ["month", "plan_id", "currency", "payments", "revenue_minor_units"],
-    }
-    for table, table_rows in rollups.items():
-        writer.write(table, columns[table], [table_rows])
     return written
 
 

@@ -2,11 +2,12 @@
 
 from app.models.analytics import (
     AnalyticsDailyPlan,
-    AnalyticsDailySketch,
+    AnalyticsDailyUserBitmap,
     AnalyticsDailyTotal,
     AnalyticsEvent,
     AnalyticsMonthlyPlan,
-    AnalyticsMonthlySketch,
+    AnalyticsMonthlyTotal,
+    AnalyticsMonthlyUserBitmap,
     EventType,
 )
 from app.models.esim import EsimProfile
@@ -17,11 +18,12 @@ from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
 
 __all__ = [
     "AnalyticsDailyPlan",
-    "AnalyticsDailySketch",
+    "AnalyticsDailyUserBitmap",
     "AnalyticsDailyTotal",
     "AnalyticsEvent",
     "AnalyticsMonthlyPlan",
-    "AnalyticsMonthlySketch",
+    "AnalyticsMonthlyTotal",
+    "AnalyticsMonthlyUserBitmap",
     "AuthSession",
     "EsimProfile",
     "EventType",

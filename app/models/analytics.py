@@ -68,6 +68,18 @@ class AnalyticsDailyTotal(Base):
     revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class AnalyticsMonthlyTotal(Base):
+    """The same per calendar month (first day of the month): long ranges read months, then edge days."""
+
+    __tablename__ = "analytics_monthly_totals"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AnalyticsDailyPlan(Base):
     """Payments and revenue per UTC day, plan and currency (serves top plans)."""
 
@@ -92,27 +104,34 @@ class AnalyticsMonthlyPlan(Base):
     revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class AnalyticsDailySketch(Base):
-    """A cached HyperLogLog of one day's users of one type.
+class AnalyticsDailyUserBitmap(Base):
+    """The exact set of one UTC day's users of one type, as a serialized Roaring bitmap.
 
-    `event_count` is the day's count when the sketch was built; a sketch whose
-    count differs from the rollup's is stale and is rebuilt from the events.
+    A cache of `analytics_events`, never written by a GET: `event_count` and
+    `max_event_id` say which events it was built from. When the day's rollup count is
+    higher, the events after `max_event_id` are added in memory; when the counts still
+    differ (an event committed out of id order), the day is read again from the events.
+    `version` is new on every write, so a process may keep decoded bitmaps by it.
     """
 
-    __tablename__ = "analytics_daily_sketches"
+    __tablename__ = "analytics_daily_user_bitmaps"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_count: Mapped[int] = mapped_column(BigInteger)
-    registers: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))
+    max_event_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(String(32))
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))
 
 
-class AnalyticsMonthlySketch(Base):
-    """The union of a closed month's daily sketches, so a year merges 12 blobs, not 365."""
+class AnalyticsMonthlyUserBitmap(Base):
+    """The union of a closed month's daily bitmaps, so a year merges 12 bitmaps, not 365."""
 
-    __tablename__ = "analytics_monthly_sketches"
+    __tablename__ = "analytics_monthly_user_bitmaps"
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_count: Mapped[int] = mapped_column(BigInteger)
-    registers: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))
+    max_event_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(String(32))
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary(length=2**24))

@@ -7,9 +7,6 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-# MySQL error numbers after which the whole transaction is worth running again.
-MYSQL_RETRYABLE_ERRORS = {1213, 1205}  # deadlock, lock wait timeout
-
 
 def day_of(session: Session, column: ColumnElement) -> ColumnElement:
     """The UTC calendar day of a naive-UTC datetime column."""
@@ -38,13 +35,3 @@ def _upsert(name: str, table, keys: tuple[str, ...], increments: tuple[str, ...]
         index_elements=list(keys),
         set_={col: table.c[col] + stmt.excluded[col] for col in increments},
     )
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for a MySQL deadlock / lock timeout or a PostgreSQL serialization failure."""
-    orig = getattr(exc, "orig", None)
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in MYSQL_RETRYABLE_ERRORS:
-        return True
-    sqlstate = getattr(orig, "sqlstate", None)
-    return sqlstate in {"40001", "40P01"}

@@ -1,250 +1,352 @@
-"""Distinct users per event type over a range of days.
+"""Exact distinct users per event type over a range of days, from Roaring bitmaps.
 
-Distinct counts do not add up across days, so the rollups cannot answer them.
-Ranges with few events are counted exactly (COUNT(DISTINCT) over the covering index).
-Bigger ranges merge cached HyperLogLog sketches: one per closed calendar month and
-type, one per remaining day and type. Each cached sketch carries the number of events
-it was built from; when the rollup's count for that day (or month) differs, the sketch
-is stale and is rebuilt from the events, so a late or new event is never missed.
-`user_signup` is exact on both paths: one signup per user (its dedupe key), so its
-distinct users are its event count.
+Distinct counts do not add up across days, so the rollups cannot answer them. Each
+(day, type) and each closed (month, type) has a cached bitmap of its user ids
+(`AnalyticsDailyUserBitmap`, `AnalyticsMonthlyUserBitmap`); the distinct users of a
+range are the size of the union of its months' and remaining days' bitmaps.
+
+The cache is exact, never an estimate, and a GET never writes it:
+- a cached bitmap is used only when the number of events it was built from equals the
+  rollup's count for its day or month (the rollups are kept in the business
+  transaction, and events are never deleted or moved, so equal counts mean equal sets);
+- a day with newer events (today, typically) gets the events after the bitmap's
+  `max_event_id` added in memory; if the counts still differ (an id committed out of
+  order), or no bitmap exists, the day's users are read from the events;
+- `refresh_bitmaps` writes missing or stale bitmaps: `python -m app refresh-bitmaps`,
+  the demo loader, `rebuild-rollups`, and the server's background refresher call it.
+`user_signup` needs no bitmap: one signup per user (its dedupe key), so its distinct
+users are its event count.
+Decoded bitmaps are kept in process memory by their `version`, which every write renews.
 """
 
 import datetime as dt
-from collections import defaultdict
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 
-import numpy as np
-from sqlalchemy import case, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from pyroaring import BitMap
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
 from app.db import utc_now
-from app.models.analytics import (
-    AnalyticsDailySketch,
-    AnalyticsDailyTotal,
-    AnalyticsEvent,
-    AnalyticsMonthlySketch,
-    EventType,
-)
-from app.services import hll
+from app.models.analytics import FUNNEL, AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
+from app.services import rollup_repo
+from app.services.dates import DayRange, as_date, closed_months, month_end, whole_months
+
+SIGNUP = EventType.USER_SIGNUP.value
+BITMAP_TYPES = [e.value for e in FUNNEL if e != EventType.USER_SIGNUP]  # the funnel steps; money facts need none
+# Bound for IN lists of (period, type) keys: well under every database's parameter limit.
+KEYS_PER_QUERY = 500
+CACHE_BYTES = 512 * 2**20
+
+Key = tuple[dt.date, str]
 
 
-def count_unique_users(
-    session: Session, days, event_types: list[str], counts: dict[str, int], *, today: dt.date | None = None
-) -> tuple[dict[str, int], bool]:
-    """Distinct users per type, and whether the figures are approximate."""
-    events_in_range = sum(counts.get(t, 0) for t in event_types)
-    if events_in_range <= get_settings().analytics_exact_distinct_max_events:
-        return exact_unique_users(session, days, event_types), False
-    sketched = [t for t in event_types if t != EventType.USER_SIGNUP]
-    estimates = sketched_unique_users(session, days, sketched, today=today or utc_now().date())
-    unique = {t: counts.get(t, 0) if t == EventType.USER_SIGNUP else estimates[t] for t in event_types}
-    return unique, bool(sketched)
+class _DecodedCache:
+    """Decoded bitmaps by version, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.items: OrderedDict[str, tuple[BitMap, int]] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, version: str) -> BitMap | None:
+        with self.lock:
+            item = self.items.get(version)
+            if item is None:
+                return None
+            self.items.move_to_end(version)
+            return item[0]
+
+    def put(self, version: str, bitmap: BitMap, nbytes: int) -> None:
+        with self.lock:
+            if version in self.items:
+                return
+            self.items[version] = (bitmap, nbytes)
+            self.size += nbytes
+            while self.size > self.max_bytes and len(self.items) > 1:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.size -= dropped
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
 
 
-def exact_unique_users(session: Session, days, event_types: list[str]) -> dict[str, int]:
-    """COUNT(DISTINCT user_id) per type straight from the events."""
-    e = AnalyticsEvent
-    rows = session.execute(
-        select(e.event_type, func.count(func.distinct(e.user_id)))
-        .where(e.event_type.in_(event_types), e.occurred_at >= days.start_at, e.occurred_at < days.end_before)
-        .group_by(e.event_type)
-    ).all()
-    found = {event_type: int(n) for event_type, n in rows}
-    return {t: found.get(t, 0) for t in event_types}
+CACHE = _DecodedCache(CACHE_BYTES)
 
 
-def sketched_unique_users(session: Session, days, event_types: list[str], *, today: dt.date) -> dict[str, int]:
-    """HLL estimate per type from the cached monthly and daily sketches (rebuilt when stale)."""
-    if not event_types:
-        return {}
-    months = _closed_months(days.start, days.end, today)
-    month_counts, counts = _range_counts(session, days.start, days.end, months, event_types)
-    per_type: dict[str, list[np.ndarray | bytes]] = defaultdict(list)
-    for (_, event_type), regs in _monthly_registers(session, months, event_types, month_counts).items():
-        per_type[event_type].append(regs)
-    covered = set(months)
-    edge_days = [d for d in days.each_day() if d.replace(day=1) not in covered]
-    for (_, event_type), regs in _daily_registers(session, edge_days, event_types, counts).items():
-        per_type[event_type].append(regs)
-    return {t: hll.estimate(hll.union(per_type[t])) for t in event_types}
+def count_unique_users(session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None) -> dict[str, int]:
+    """Exact distinct users per type over the range."""
+    months = closed_months(days.start, days.end, today or utc_now().date())
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
+    result = {}
+    if SIGNUP in types:
+        result[SIGNUP] = sum(n for (_, t), n in [*month_counts.items(), *day_counts.items()] if t == SIGNUP)
+    wanted = [t for t in types if t != SIGNUP]
+    if wanted:
+        sets = _user_sets(session, wanted, month_counts, day_counts)
+        result.update({t: len(sets[t]) for t in wanted})
+    return {t: result[t] for t in types}
 
 
-def refresh_sketches(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> None:
-    """Build every missing or stale sketch between two days (after a bulk load, say)."""
-    types = [t.value for t in EventType if t != EventType.USER_SIGNUP]
-    months = _closed_months(start, end, today or utc_now().date())
-    _monthly_registers(session, months, types, _month_counts(session, months, types))
-    covered = set(months)
-    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    remaining = [d for d in days if d.replace(day=1) not in covered]
-    if remaining:
-        _daily_registers(session, remaining, types, _daily_counts(session, remaining[0], remaining[-1], types))
+def user_sets(
+    session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None
+) -> dict[str, BitMap]:
+    """The exact set of user ids per type over the range."""
+    months = closed_months(days.start, days.end, today or utc_now().date())
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
+    return _user_sets(session, types, month_counts, day_counts)
 
 
-def _daily_counts(session: Session, start: dt.date, end: dt.date, types: list[str]) -> dict[tuple[dt.date, str], int]:
-    t = AnalyticsDailyTotal
-    rows = session.connection().execute(
-        select(t.day, t.event_type, func.sum(t.event_count))
-        .where(t.day >= start, t.day <= end, t.event_type.in_(types))
-        .group_by(t.day, t.event_type)
-    ).all()
-    return {(_as_date(day), event_type): int(n) for day, event_type, n in rows if n}
+def _user_sets(
+    session: Session, types: list[str], month_counts: dict[Key, int], day_counts: dict[Key, int]
+) -> dict[str, BitMap]:
+    """Union of the valid month bitmaps and of the day sets of every day not covered by one."""
+    parts: dict[str, list[BitMap]] = {t: [] for t in types}
+    wanted_months = {key: n for key, n in month_counts.items() if key[1] in parts}
+    covered = set()
+    for (month, event_type), bitmap in _valid_bitmaps(session, AnalyticsMonthlyUserBitmap, wanted_months).items():
+        parts[event_type].append(bitmap)
+        covered.add((month, event_type))
+    needed = {key: n for key, n in day_counts.items() if key[1] in parts}
+    stale_months = [key for key in wanted_months if key not in covered]
+    if stale_months:
+        # A month whose bitmap is missing or stale is answered from its days.
+        for month, event_type in stale_months:
+            last = month_end(month)
+            needed.update(rollup_repo.counts_by_day(session, month, last, [event_type]))
+    for (_, event_type), bitmap in day_sets(session, needed).items():
+        parts[event_type].append(bitmap)
+    return {t: BitMap.union(*parts[t]) if parts[t] else BitMap() for t in types}
 
 
-def _range_counts(session: Session, start: dt.date, end: dt.date, months: list[dt.date], types: list[str]):
-    """Events per (closed month, type) and per (other day, type), in one query (one round trip)."""
-    if not months:
-        return {}, _daily_counts(session, start, end, types)
-    t = AnalyticsDailyTotal
-    month_ends = [_next_month(m) for m in months]
-    bucket = case((t.day < months[0], -1), *((t.day < e, i) for i, e in enumerate(month_ends)), else_=-1)
-    edge_day = case((bucket == -1, t.day), else_=None)
-    rows = session.connection().execute(
-        select(bucket, edge_day, t.event_type, func.sum(t.event_count))
-        .where(t.day >= start, t.day <= end, t.event_type.in_(types))
-        .group_by(bucket, edge_day, t.event_type)
-    ).all()
-    month_counts, day_counts = {}, {}
-    for index, day, event_type, n in rows:
-        if not n:
-            continue
-        if int(index) >= 0:
-            month_counts[(months[int(index)], event_type)] = int(n)
+def day_sets(session: Session, expected: dict[Key, int]) -> dict[Key, BitMap]:
+    """Each (day, type)'s user set: cached when its count matches, else completed or read from the events."""
+    result = _valid_bitmaps(session, AnalyticsDailyUserBitmap, expected)
+    missing = {key: n for key, n in expected.items() if key not in result}
+    if not missing:
+        return result
+    stale = _stored_meta(session, AnalyticsDailyUserBitmap, list(missing))
+    completed = _complete_with_newer_events(session, missing, stale)
+    result.update(completed)
+    to_read = [key for key in missing if key not in completed]
+    for key, (bitmap, _, _) in _read_days(session, to_read).items():
+        result[key] = bitmap
+    return result
+
+
+def refresh_bitmaps(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> int:
+    """Write every missing or stale bitmap between two days; returns how many rows were written."""
+    today = today or utc_now().date()
+    counts = rollup_repo.counts_by_day(session, start, end, BITMAP_TYPES)
+    stored = _stored_meta(session, AnalyticsDailyUserBitmap, list(counts))
+    stale_days = [key for key, n in counts.items() if key not in stored or stored[key][0] != n]
+    built = _read_days(session, stale_days)
+    _store(session, AnalyticsDailyUserBitmap, built)
+    months = closed_months(start, end, today)
+    month_counts = _month_counts(counts, months)
+    stored_months = _stored_meta(session, AnalyticsMonthlyUserBitmap, list(month_counts))
+    stale_months = [key for key, n in month_counts.items() if key not in stored_months or stored_months[key][0] != n]
+    built_months = {}
+    for month, event_type in stale_months:
+        day_keys = {key: n for key, n in counts.items() if key[1] == event_type and key[0].replace(day=1) == month}
+        sets = day_sets(session, day_keys)
+        meta = _stored_meta(session, AnalyticsDailyUserBitmap, list(day_keys))
+        built_months[(month, event_type)] = (
+            BitMap.union(*sets.values()),
+            sum(meta[key][0] for key in day_keys),
+            max(meta[key][1] for key in day_keys),
+        )
+    _store(session, AnalyticsMonthlyUserBitmap, built_months)
+    return len(built) + len(built_months)
+
+
+def rebuild_bitmaps(session: Session, start: dt.date, end: dt.date, *, today: dt.date | None = None) -> int:
+    """Drop every stored bitmap and build them again from the events (after repairs)."""
+    session.execute(delete(AnalyticsDailyUserBitmap))
+    session.execute(delete(AnalyticsMonthlyUserBitmap))
+    CACHE.clear()
+    return refresh_bitmaps(session, start, end, today=today)
+
+
+def warm(session: Session, *, today: dt.date | None = None, days: int = 400) -> int:
+    """Decode the recent bitmaps into process memory (server start); returns how many."""
+    today = today or utc_now().date()
+    start = today - dt.timedelta(days=days)
+    months = whole_months(start, today)
+    month_keys = {(m, t): 0 for m in months for t in BITMAP_TYPES}
+    loaded = _fetch(session, AnalyticsMonthlyUserBitmap, _stored_meta(session, AnalyticsMonthlyUserBitmap, list(month_keys)))
+    day_keys = [(start + dt.timedelta(days=i), t) for i in range(days + 1) for t in BITMAP_TYPES]
+    loaded.update(_fetch(session, AnalyticsDailyUserBitmap, _stored_meta(session, AnalyticsDailyUserBitmap, day_keys)))
+    return len(loaded)
+
+
+# --- the cache tables -----------------------------------------------------------------
+
+
+def _period(table):
+    return table.month if table is AnalyticsMonthlyUserBitmap else table.day
+
+
+def _month_counts(counts: dict[Key, int], months: list[dt.date]) -> dict[Key, int]:
+    wanted = set(months)
+    totals: dict[Key, int] = {}
+    for (day, event_type), n in counts.items():
+        month = day.replace(day=1)
+        if month in wanted:
+            totals[(month, event_type)] = totals.get((month, event_type), 0) + n
+    return totals
+
+
+def _chunks(keys: list[Key]) -> Iterable[list[Key]]:
+    for i in range(0, len(keys), KEYS_PER_QUERY):
+        yield keys[i : i + KEYS_PER_QUERY]
+
+
+def _key_filter(table, keys: list[Key]):
+    return (tuple_(_period(table), table.event_type).in_(keys),)
+
+
+def _stored_meta(session: Session, table, keys: list[Key]) -> dict[Key, tuple[int, int, str]]:
+    """(event_count, max_event_id, version) of the stored bitmaps among `keys`."""
+    wanted = set(keys)
+    meta = {}
+    for chunk in _chunks(sorted(wanted)):
+        rows = session.connection().execute(
+            select(_period(table), table.event_type, table.event_count, table.max_event_id, table.version).where(
+                *_key_filter(table, chunk)
+            )
+        )
+        for period, event_type, n, max_id, version in rows:
+            key = (as_date(period), event_type)
+            if key in wanted:
+                meta[key] = (int(n), int(max_id), version)
+    return meta
+
+
+def _fetch(session: Session, table, meta: dict[Key, tuple[int, int, str]]) -> dict[Key, BitMap]:
+    """The decoded bitmaps of these stored rows, from process memory or the database."""
+    result = {}
+    to_load = {}
+    for key, (_, _, version) in meta.items():
+        bitmap = CACHE.get(version)
+        if bitmap is None:
+            to_load[key] = version
         else:
-            day_counts[(_as_date(day), event_type)] = int(n)
-    return month_counts, day_counts
+            result[key] = bitmap
+    for chunk in _chunks(sorted(to_load)):
+        rows = session.connection().execute(
+            select(_period(table), table.event_type, table.version, table.bitmap).where(*_key_filter(table, chunk))
+        )
+        for period, event_type, version, blob in rows:
+            key = (as_date(period), event_type)
+            if to_load.get(key) == version:
+                bitmap = BitMap.deserialize(blob)
+                CACHE.put(version, bitmap, len(blob))
+                result[key] = bitmap
+    return result
 
 
-def _month_counts(session: Session, months: list[dt.date], types: list[str]) -> dict[tuple[dt.date, str], int]:
-    """Events per (closed month, type) in one query: a few dozen rows instead of a year of days."""
-    if not months:
-        return {}
-    t = AnalyticsDailyTotal
-    ends = [_next_month(m) for m in months]
-    # Bucket number = index of the month; portable where month arithmetic on dates is not.
-    bucket = case(*((t.day < end, i) for i, end in enumerate(ends)), else_=len(months))
-    rows = session.connection().execute(
-        select(bucket, t.event_type, func.sum(t.event_count))
-        .where(t.day >= months[0], t.day < ends[-1], t.event_type.in_(types))
-        .group_by(bucket, t.event_type)
-    ).all()
-    return {(months[int(i)], event_type): int(n) for i, event_type, n in rows if n}
-
-
-def _closed_months(start: dt.date, end: dt.date, today: dt.date) -> list[dt.date]:
-    """First days of the months wholly inside start..end that ended before today."""
-    months = []
-    month = start if start.day == 1 else _next_month(start)
-    while _next_month(month) - dt.timedelta(days=1) <= end and _next_month(month) <= today:
-        months.append(month)
-        month = _next_month(month)
-    return months
-
-
-def _monthly_registers(session, months, types, expected) -> dict[tuple[dt.date, str], np.ndarray | bytes]:
+def _valid_bitmaps(session: Session, table, expected: dict[Key, int]) -> dict[Key, BitMap]:
+    """Stored bitmaps whose event count equals the expected one."""
     if not expected:
         return {}
-    s = AnalyticsMonthlySketch
-    stored = {
-        (_as_date(month), event_type): (n, blob)
-        for month, event_type, n, blob in session.connection().execute(
-            select(s.month, s.event_type, s.event_count, s.registers).where(s.month.in_(months), s.event_type.in_(types))
-        )
-    }
-    result = {key: stored[key][1] for key, n in expected.items() if key in stored and stored[key][0] == n}
-    stale = [key for key in expected if key not in result]
-    if stale:
-        stale_months = sorted({month for month, _ in stale})
-        stale_types = sorted({t for _, t in stale})
-        parts: dict[tuple[dt.date, str], list[np.ndarray | bytes]] = defaultdict(list)
-        for month in stale_months:
-            last = _next_month(month) - dt.timedelta(days=1)
-            month_days = [month + dt.timedelta(days=i) for i in range(last.day)]
-            counts = _daily_counts(session, month, last, stale_types)
-            for (day, event_type), regs in _daily_registers(session, month_days, stale_types, counts).items():
-                parts[(month, event_type)].append(regs)
-        built = {key: (expected[key], hll.union(parts[key])) for key in stale}
-        _store_many(session, s, s.month, built)
-        result.update({key: regs for key, (_, regs) in built.items()})
-    return result
+    meta = _stored_meta(session, table, list(expected))
+    return _fetch(session, table, {key: m for key, m in meta.items() if m[0] == expected[key]})
 
 
-def _daily_registers(session, days, types, counts) -> dict[tuple[dt.date, str], np.ndarray | bytes]:
-    wanted = {(d, t): counts[(d, t)] for d in days for t in types if counts.get((d, t))}
-    if not wanted:
+def _complete_with_newer_events(
+    session: Session, expected: dict[Key, int], stale: dict[Key, tuple[int, int, str]]
+) -> dict[Key, BitMap]:
+    """Stale day bitmaps plus the events after their max id, where that accounts for every event."""
+    behind = {key: m for key, m in stale.items() if m[0] < expected[key]}
+    if not behind:
         return {}
-    s = AnalyticsDailySketch
-    wanted_days = sorted({d for d, _ in wanted})
-    stored = []
-    for i in range(0, len(wanted_days), 400):
-        stored += session.connection().execute(
-            select(s.day, s.event_type, s.event_count, s.registers).where(
-                s.day.in_(wanted_days[i : i + 400]), s.event_type.in_(types)
+    stored = _fetch(session, AnalyticsDailyUserBitmap, behind)
+    e = AnalyticsEvent
+    result = {}
+    by_day: dict[dt.date, list[str]] = {}
+    for day, event_type in stored:
+        by_day.setdefault(day, []).append(event_type)
+    for day, types in by_day.items():
+        after = min(behind[(day, t)][1] for t in types)
+        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        rows = session.connection().execute(
+            select(e.event_type, e.id, e.user_id).where(
+                e.event_type.in_(types),
+                e.occurred_at >= start,
+                e.occurred_at < start + dt.timedelta(days=1),
+                e.id > after,
             )
         ).all()
-    result = {}
-    for day, event_type, n, blob in stored:
-        key = (_as_date(day), event_type)
-        if wanted.get(key) == n:
-            result[key] = blob
-    stale: dict[dt.date, list[str]] = defaultdict(list)
-    for day, event_type in wanted.keys() - result.keys():
-        stale[day].append(event_type)
-    built = {}
-    for day in sorted(stale):
-        for event_type, (n, regs) in _build_day(session, day, sorted(stale[day])).items():
-            built[(day, event_type)] = (n, regs)
-    _store_many(session, s, s.day, built)
-    result.update({key: regs for key, (_, regs) in built.items()})
+        for event_type in types:
+            count, max_id, _ = behind[(day, event_type)]
+            newer = [user_id for t, event_id, user_id in rows if t == event_type and event_id > max_id]
+            if count + len(newer) == expected[(day, event_type)]:
+                bitmap = stored[(day, event_type)].copy()
+                bitmap.update(u for u in newer if u is not None)
+                result[(day, event_type)] = bitmap
     return result
 
 
-def _build_day(session: Session, day: dt.date, types: list[str]) -> dict[str, tuple[int, np.ndarray]]:
-    """Registers of one day's users per type, with the number of events they came from."""
+def _read_days(session: Session, keys: list[Key]) -> dict[Key, tuple[BitMap, int, int]]:
+    """(users, events, max event id) per (day, type), read from the events: one query per run of days."""
+    if not keys:
+        return {}
+    types_by_day: dict[dt.date, set[str]] = {}
+    for day, event_type in keys:
+        types_by_day.setdefault(day, set()).add(event_type)
     e = AnalyticsEvent
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    rows = session.execute(
-        select(e.event_type, e.user_id).where(
-            e.event_type.in_(types), e.occurred_at >= start, e.occurred_at < start + dt.timedelta(days=1)
+    collected: dict[Key, list[int]] = {key: [] for key in keys}
+    counts = dict.fromkeys(keys, 0)
+    max_ids = dict.fromkeys(keys, 0)
+    for first, last in _runs(sorted(types_by_day)):
+        types = sorted(set().union(*(types_by_day[first + dt.timedelta(days=i)] for i in range((last - first).days + 1)
+                                     if first + dt.timedelta(days=i) in types_by_day)))
+        start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+        rows = session.connection().execute(
+            select(e.event_type, e.occurred_at, e.id, e.user_id).where(
+                e.event_type.in_(types),
+                e.occurred_at >= start,
+                e.occurred_at < dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
+            )
         )
-    ).all()
-    user_ids: dict[str, list[int]] = {t: [] for t in types}
-    event_counts = dict.fromkeys(types, 0)
-    for event_type, user_id in rows:
-        event_counts[event_type] += 1
-        if user_id is not None:
-            user_ids[event_type].append(user_id)
-    return {t: (event_counts[t], hll.registers(np.array(user_ids[t], dtype=np.int64))) for t in types}
+        for event_type, occurred_at, event_id, user_id in rows:
+            key = (occurred_at.date(), event_type)
+            if key not in counts:
+                continue
+            counts[key] += 1
+            max_ids[key] = max(max_ids[key], event_id)
+            if user_id is not None:
+                collected[key].append(user_id)
+    return {key: (BitMap(collected[key]), counts[key], max_ids[key]) for key in keys}
 
 
-def _store_many(session: Session, table, period_column, built: dict[tuple[dt.date, str], tuple[int, np.ndarray]]) -> None:
-    """Replace the cached sketches of these (period, type) keys in one go."""
+def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days grouped into (first, last) runs."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _store(session: Session, table, built: dict[Key, tuple[BitMap, int, int]]) -> None:
+    """Replace the stored bitmaps of these keys."""
     if not built:
         return
-    by_type: dict[str, list[dt.date]] = defaultdict(list)
-    for period, event_type in built:
-        by_type[event_type].append(period)
-    rows = [
-        {period_column.key: period, "event_type": event_type, "event_count": n, "registers": hll.to_bytes(regs)}
-        for (period, event_type), (n, regs) in sorted(built.items())
-    ]
-    # A cache write: if a concurrent request stored these sketches first, keep theirs.
-    try:
-        with session.begin_nested():
-            for event_type, periods in by_type.items():
-                for i in range(0, len(periods), 500):
-                    session.execute(delete(table).where(table.event_type == event_type, period_column.in_(periods[i : i + 500])))
-            session.execute(insert(table), rows)
-    except IntegrityError:
-        pass
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def _as_date(value) -> dt.date:
-    # SQLite hands back DATE columns from aggregates as text.
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    period = _period(table)
+    rows = []
+    for (day, event_type), (bitmap, n, max_id) in sorted(built.items()):
+        bitmap.run_optimize()
+        rows.append({period.key: day, "event_type": event_type, "event_count": n, "max_event_id": max_id,
+                     "version": secrets.token_hex(16), "bitmap": bitmap.serialize()})
+    for chunk in _chunks(sorted(built)):
+        session.execute(delete(table).where(tuple_(period, table.event_type).in_(chunk)))
+    session.execute(insert(table), rows)

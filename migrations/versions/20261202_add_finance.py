@@ -1,7 +1,7 @@
 """Finance: ECB exchange rates, refunds, orders' refunded amount, webhook deliveries per order
 
 Revision ID: 20261202_add_finance
-Revises: 20251124_add_monthly_sketches
+Revises: 20261202_monthly_totals
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import app.db
 
 
 revision = "20261202_add_finance"
-down_revision = "20251124_add_monthly_sketches"
+down_revision = "20261202_monthly_totals"
 branch_labels = None
 depends_on = None
 

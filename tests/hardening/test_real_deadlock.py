@@ -8,7 +8,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from app.models.user import RateLimitCounter
-from app.services.sqlcompat import is_retryable
+from app.db import is_retryable
 from tests.conftest import empty_tables
 
 counters = RateLimitCounter.__table__

@@ -6,8 +6,10 @@ import time
 
 from app.config import get_settings
 from app.db import get_sessionmaker, utc_now
-from app.demo import bulk_load, delete_all, generate, has_data, replay
-from app.services.unique_users import refresh_sketches
+from app.demo.generate import generate
+from app.demo.load import bulk_load, delete_all, has_data
+from app.demo.replay import replay
+from app.services.unique_users import refresh_bitmaps
 
 
 def load_demo_data(
@@ -33,8 +35,8 @@ def load_demo_data(
             replay(session, data)
         else:
             bulk_load(session, data)
-        # Unique-user sketches for the closed days, so the first dashboard view is instant.
-        refresh_sketches(session, data.start.date(), now.date(), today=now.date())
+        # Unique-user bitmaps for every day, so the first dashboard view is instant.
+        refresh_bitmaps(session, data.start.date(), now.date(), today=now.date())
     seconds = time.perf_counter() - began
     print(
         f"Loaded {data.event_count:,} events: {len(data.user_signup_at):,} users, {len(data.order_user):,} orders, "

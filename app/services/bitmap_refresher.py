@@ -1,0 +1,74 @@
+"""The server's background upkeep of the analytics caches (the write side of a cache).
+
+Reports never write. At start this task warms the process: it decodes the recent user
+bitmaps into memory and answers the dashboard's reports once (the database's buffer
+cache and SQLAlchemy's statement cache), so the first real request is as fast as the
+next ones. Then it writes missing or stale bitmaps every
+`ANALYTICS_BITMAP_REFRESH_SECONDS`, in its own short transactions, so a GET finds
+today's bitmap at most that old and adds the few newer events in memory. Several
+workers may run it at once: a lost race is a duplicate key, rolled back and retried at
+the next tick.
+"""
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.db import get_sessionmaker, utc_now
+from app.services import analytics, unique_users
+from app.services.dates import MAX_RANGE_DAYS, resolve_range
+
+log = logging.getLogger(__name__)
+REFRESH_DAYS = 400
+
+
+def refresh_once(*, days: int = REFRESH_DAYS) -> int:
+    """Refresh the bitmaps of the last `days` days; returns rows written."""
+    today = utc_now().date()
+    with get_sessionmaker().begin() as session:
+        return unique_users.refresh_bitmaps(session, today - dt.timedelta(days=days), today, today=today)
+
+
+def warm_once(session: Session | None = None, *, today: dt.date | None = None) -> int:
+    """Decode the recent bitmaps and answer the dashboard's reports once; returns bitmaps decoded."""
+    today = today or utc_now().date()
+    with contextlib.ExitStack() as stack:
+        if session is None:
+            session = stack.enter_context(get_sessionmaker()())
+        decoded = unique_users.warm(session, today=today)
+        settings = get_settings()
+        for range_days in {settings.analytics_default_range_days, 7, 90, MAX_RANGE_DAYS}:
+            days = resolve_range(None, None, default_days=range_days, today=today)
+            analytics.overview(session, days)
+            analytics.timeseries(session, days)
+        analytics.projections(
+            session,
+            window_days=settings.analytics_projection_window_days,
+            horizon_days=settings.analytics_projection_horizon_days,
+            currency=settings.default_currency,
+            as_of=today,
+        )
+        session.rollback()
+        return decoded
+
+
+async def run(interval_seconds: int) -> None:
+    """Warm the cache, then refresh forever (cancelled at shutdown)."""
+    await _guarded(warm_once)
+    while True:
+        await _guarded(refresh_once)
+        await asyncio.sleep(interval_seconds)
+
+
+async def _guarded(job) -> None:
+    try:
+        await asyncio.to_thread(job)
+    except IntegrityError:
+        log.info("bitmap refresh lost a race with another worker; retrying at the next tick")
+    except DBAPIError:
+        log.warning("bitmap refresh failed; reports stay exact (they read the events instead)", exc_info=True)

@@ -1,0 +1,296 @@
+"""The rollup repository: every write and read of the analytics rollup tables.
+
+`add_event` keeps the rollups in step with `analytics_events` inside the business
+transaction; `rebuild` recomputes them from the events (repair, bulk loads). The reads
+answer the reports from a few thousand rollup rows instead of millions of events.
+All reads run through Core on the session's connection: rollup rows are written by Core
+upserts and are never pending in the session, and ORM row processing costs more than
+the query on a year of rows.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, delete, func, insert, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from app.models.analytics import (
+    AMOUNT_EVENTS,
+    FUNNEL,
+    AnalyticsDailyPlan,
+    AnalyticsDailyTotal,
+    AnalyticsEvent,
+    AnalyticsMonthlyPlan,
+    AnalyticsMonthlyTotal,
+    EventType,
+)
+from app.models.plan import Plan
+from app.services import sqlcompat
+from app.services.dates import DayRange, as_date, is_month_end, next_month
+
+ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsMonthlyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
+PAID = EventType.PAYMENT_SUCCEEDED.value
+# Types whose amounts are summed in revenue_minor_units: payments, and refunds (per type, so never mixed).
+AMOUNT_TYPES = [e.value for e in AMOUNT_EVENTS]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Events per type and revenue per currency over a range."""
+
+    counts: dict[str, int]
+    revenue: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One day's events per type and revenue per currency (days without events are absent)."""
+
+    day: dt.date
+    counts: dict[str, int]
+    revenue: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PlanRevenue:
+    plan_id: int
+    plan_name: str | None
+    currency: str
+    revenue_minor_units: int
+    payments: int
+
+
+# --- writes -------------------------------------------------------------------------
+
+
+def add_event(session: Session, event: AnalyticsEvent) -> None:
+    """Add one staged event to the daily totals and, for a payment, to the plan rollups."""
+    day = event.occurred_at.astimezone(dt.UTC).date()
+    revenue = (event.amount_minor_units or 0) if event.event_type in AMOUNT_TYPES else 0
+    keys = {"event_type": event.event_type, "currency": event.currency or ""}
+    counts = {"event_count": 1, "revenue_minor_units": revenue}
+    sqlcompat.add_counts(session, AnalyticsDailyTotal.__table__, {"day": day, **keys}, counts)
+    sqlcompat.add_counts(session, AnalyticsMonthlyTotal.__table__, {"month": day.replace(day=1), **keys}, counts)
+    if event.event_type == PAID and event.plan_id is not None:
+        increments = {"payments": 1, "revenue_minor_units": revenue}
+        keys = {"plan_id": event.plan_id, "currency": event.currency or ""}
+        sqlcompat.add_counts(session, AnalyticsDailyPlan.__table__, {"day": day, **keys}, increments)
+        sqlcompat.add_counts(session, AnalyticsMonthlyPlan.__table__, {"month": day.replace(day=1), **keys}, increments)
+
+
+def rebuild(session: Session) -> dict[str, int]:
+    """Replace every rollup row by a GROUP BY over analytics_events; returns rows per table."""
+    e = AnalyticsEvent
+    day = sqlcompat.day_of(session, e.occurred_at)
+    currency = func.coalesce(e.currency, "")
+    is_payment = e.event_type == PAID
+    has_amount = e.event_type.in_(AMOUNT_TYPES)
+    revenue = func.sum(case((has_amount, func.coalesce(e.amount_minor_units, 0)), else_=0))
+    for table in ROLLUP_TABLES:
+        session.execute(delete(table))
+    session.execute(
+        insert(AnalyticsDailyTotal).from_select(
+            ["day", "event_type", "currency", "event_count", "revenue_minor_units"],
+            select(day, e.event_type, currency, func.count(), revenue).group_by(day, e.event_type, currency),
+        )
+    )
+    session.execute(
+        insert(AnalyticsDailyPlan).from_select(
+            ["day", "plan_id", "currency", "payments", "revenue_minor_units"],
+            select(day, e.plan_id, currency, func.count(), func.sum(func.coalesce(e.amount_minor_units, 0)))
+            .where(and_(is_payment, e.plan_id.is_not(None)))
+            .group_by(day, e.plan_id, currency),
+        )
+    )
+    # Months from the daily rows: bucketing a datetime by month differs on every
+    # database, and the daily tables are small next to the events.
+    _months_from_days(session, AnalyticsDailyTotal, AnalyticsMonthlyTotal, ("event_type", "currency"),
+                      ("event_count", "revenue_minor_units"))
+    _months_from_days(session, AnalyticsDailyPlan, AnalyticsMonthlyPlan, ("plan_id", "currency"),
+                      ("payments", "revenue_minor_units"))
+    return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
+
+
+def _months_from_days(session: Session, daily, monthly, keys: tuple[str, str], sums: tuple[str, str]) -> None:
+    months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    columns = [getattr(daily, name) for name in (*keys, *sums)]
+    for row_day, key_a, key_b, first, second in session.execute(select(daily.day, *columns)):
+        month_totals = months[(as_date(row_day).replace(day=1), key_a, key_b)]
+        month_totals[0] += first
+        month_totals[1] += second
+    if months:
+        session.execute(
+            insert(monthly),
+            [{"month": m, keys[0]: a, keys[1]: b, sums[0]: x, sums[1]: y} for (m, a, b), (x, y) in sorted(months.items())],
+        )
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+def _in_range(start: dt.date, end: dt.date):
+    t = AnalyticsDailyTotal
+    return (t.day >= start, t.day <= end)
+
+
+def month_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """[first, after) of the whole calendar months inside start..end (first == after: none)."""
+    first_full = start if start.day == 1 else next_month(start)
+    after_last_full = next_month(end) if is_month_end(end) else end.replace(day=1)
+    return first_full, max(first_full, after_last_full)
+
+
+def _months_then_edges(daily, monthly, start: dt.date, end: dt.date, columns: list[str], months=None):
+    """Rows of the monthly table for the whole months in [months) and of the daily table for the other days.
+
+    The first column of each part says which: the month, or the day.
+    """
+    first_full, after = months or month_span(start, end)
+    daily_cols = [getattr(daily, c) for c in columns]
+    if first_full >= after:
+        return select(daily.day.label("period"), *daily_cols).where(daily.day >= start, daily.day <= end)
+    edges = or_(and_(daily.day >= start, daily.day < first_full), and_(daily.day >= after, daily.day <= end))
+    return union_all(
+        select(monthly.month.label("period"), *(getattr(monthly, c) for c in columns)).where(
+            monthly.month >= first_full, monthly.month < after
+        ),
+        select(daily.day.label("period"), *daily_cols).where(edges),
+    )
+
+
+def totals(session: Session, days: DayRange) -> Totals:
+    """Events per funnel type (all four, zeros included) and revenue per currency."""
+    rows = _months_then_edges(
+        AnalyticsDailyTotal, AnalyticsMonthlyTotal, days.start, days.end,
+        ["event_type", "currency", "event_count", "revenue_minor_units"],
+    ).subquery()
+    rows = session.connection().execute(
+        select(rows.c.event_type, rows.c.currency, func.sum(rows.c.event_count), func.sum(rows.c.revenue_minor_units))
+        .group_by(rows.c.event_type, rows.c.currency)
+    ).all()
+    counts = {e.value: 0 for e in FUNNEL}
+    revenue: dict[str, int] = {}
+    for event_type, currency, count, amount in rows:
+        if event_type in counts:
+            counts[event_type] += int(count)
+        if event_type == PAID and currency:
+            revenue[currency] = revenue.get(currency, 0) + int(amount)
+    return Totals(counts, dict(sorted(revenue.items())))
+
+
+def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
+    """One row per day with events: counts of `types` and revenue per currency."""
+    t = AnalyticsDailyTotal
+    in_range = _in_range(days.start, days.end)
+    paid = t.event_type == PAID
+    connection = session.connection()
+    currencies = sorted(
+        connection.execute(select(t.currency).distinct().where(*in_range, paid, t.currency != "")).scalars()
+    )
+    # One row per day instead of one per (day, type, currency): a fifth of the values to
+    # decode, which is what a 365-day series costs on MariaDB's pure-Python driver.
+    counts = [func.sum(case((t.event_type == event_type, t.event_count), else_=0)) for event_type in types]
+    revenue = [func.sum(case((and_(paid, t.currency == currency), t.revenue_minor_units))) for currency in currencies]
+    needed = sorted({*types, PAID})
+    rows = connection.execute(
+        select(t.day, *counts, *revenue).where(*in_range, t.event_type.in_(needed)).group_by(t.day)
+    ).all()
+    result = []
+    for day, *values in rows:
+        result.append(
+            DayRow(
+                as_date(day),
+                {event_type: int(n) for event_type, n in zip(types, values, strict=False)},
+                {c: int(v) for c, v in zip(currencies, values[len(types):], strict=True) if v is not None},
+            )
+        )
+    return result
+
+
+def counts_by_day(session: Session, start: dt.date, end: dt.date, types: list[str]) -> dict[tuple[dt.date, str], int]:
+    """Events per (day, type) with at least one event."""
+    t = AnalyticsDailyTotal
+    rows = session.connection().execute(
+        select(t.day, t.event_type, func.sum(t.event_count))
+        .where(*_in_range(start, end), t.event_type.in_(types))
+        .group_by(t.day, t.event_type)
+    ).all()
+    return {(as_date(day), event_type): int(n) for day, event_type, n in rows if n}
+
+
+def counts_by_month_and_day(
+    session: Session, start: dt.date, end: dt.date, months: list[dt.date], types: list[str]
+) -> tuple[dict[tuple[dt.date, str], int], dict[tuple[dt.date, str], int]]:
+    """Events per (month, type) for `months` (consecutive whole months inside the range), and per
+    (day, type) for the range's other days, in one round trip."""
+    if not months:
+        return {}, counts_by_day(session, start, end, types)
+    span = (months[0], next_month(months[-1]))
+    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, start, end, ["event_type", "event_count"], span)
+    rows = rows.subquery()
+    is_month = {m for m in months}
+    result = session.connection().execute(
+        select(rows.c.period, rows.c.event_type, func.sum(rows.c.event_count))
+        .where(rows.c.event_type.in_(types))
+        .group_by(rows.c.period, rows.c.event_type)
+    ).all()
+    by_month, by_day = {}, {}
+    for period, event_type, n in result:
+        if not n:
+            continue
+        period = as_date(period)
+        # A month row's period is the 1st of a month in `months`; a day row's never is one of
+        # those (its days lie outside the span).
+        (by_month if period in is_month else by_day)[(period, event_type)] = int(n)
+    return by_month, by_day
+
+
+def signups_and_revenue_by_day(
+    session: Session, start: dt.date, end: dt.date, currency: str
+) -> dict[dt.date, tuple[int, int]]:
+    """(user_signup count, revenue in `currency`) per day with either."""
+    t = AnalyticsDailyTotal
+    is_signup = t.event_type == EventType.USER_SIGNUP
+    is_revenue = and_(t.event_type == PAID, t.currency == currency)
+    rows = session.connection().execute(
+        select(
+            t.day,
+            func.sum(case((is_signup, t.event_count), else_=0)),
+            func.sum(case((is_revenue, t.revenue_minor_units), else_=0)),
+        )
+        .where(*_in_range(start, end), or_(is_signup, is_revenue))
+        .group_by(t.day)
+    ).all()
+    return {as_date(day): (int(signups), int(amount)) for day, signups, amount in rows}
+
+
+def first_event_day(session: Session) -> dt.date | None:
+    """The UTC day of the earliest event of any type."""
+    t = AnalyticsDailyTotal
+    # ORDER BY the key's first column + LIMIT 1 stops at the first row; MIN() with this
+    # WHERE makes MariaDB scan the whole table.
+    value = session.connection().scalar(select(t.day).where(t.event_count > 0).order_by(t.day).limit(1))
+    return as_date(value) if value is not None else None
+
+
+def top_plans(session: Session, days: DayRange, limit: int = 10) -> list[PlanRevenue]:
+    """Plans by revenue: whole months from the monthly rollup, the edge days from the daily one."""
+    rows = _months_then_edges(
+        AnalyticsDailyPlan, AnalyticsMonthlyPlan, days.start, days.end, ["plan_id", "currency", "payments", "revenue_minor_units"]
+    ).subquery()
+    revenue = func.sum(rows.c.revenue_minor_units).label("revenue")
+    payments = func.sum(rows.c.payments).label("payments")
+    ranked = (
+        select(rows.c.plan_id, rows.c.currency, revenue, payments)
+        .group_by(rows.c.plan_id, rows.c.currency)
+        .order_by(revenue.desc(), payments.desc(), rows.c.plan_id, rows.c.currency)
+        .limit(limit)
+        .subquery()
+    )
+    result = session.connection().execute(
+        select(ranked, Plan.name)
+        .join(Plan, Plan.id == ranked.c.plan_id, isouter=True)
+        .order_by(ranked.c.revenue.desc(), ranked.c.payments.desc(), ranked.c.plan_id, ranked.c.currency)
+    ).all()
+    return [PlanRevenue(row.plan_id, row.name, row.currency, int(row.revenue), int(row.payments)) for row in result]
