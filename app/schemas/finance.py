@@ -18,7 +18,7 @@ class OmitsUnasked(BaseModel):
     def _omit_unasked(self, handler: SerializerFunctionWrapHandler) -> dict:
         data = handler(self)
         for name in self.optional_fields:
-            if data.get(name) in (None, False):
+            if name in data and (data[name] is None or data[name] is False):
                 data.pop(name, None)
         return data
 
@@ -38,6 +38,10 @@ class ConvertedTotals(BaseModel):
         description="per original currency, amounts (payments and refunds) left out: no rate on or before their day"
     )
     rates_through: dt.date | None = Field(description="the last ECB publication day among the rates used")
+    oldest_rate_age_days: int = Field(
+        description="the most days between an amount's day and the publication its rate came from "
+        "(up to 4 over weekends and holidays; more: the rates are out of date, load newer ones)"
+    )
     source: str
 
 

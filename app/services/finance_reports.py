@@ -76,6 +76,7 @@ class DailyConversion:
         self.payments = 0
         self.unconverted: dict[str, int] = defaultdict(int)
         self.rate_days: set[dt.date] = set()
+        self.max_rate_age_days = 0
         exact: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
         for (day, kind, currency), (count, amount) in sorted(rows.items()):
             if kind == FAILED or not currency:
@@ -88,7 +89,9 @@ class DailyConversion:
             if kind == PAID:
                 self.payments += count
             if currency != target:
-                self.rate_days.update(self.book.rate(code, day)[0] for code in (currency, target))
+                used = [self.book.rate(code, day)[0] for code in (currency, target)]
+                self.rate_days.update(used)
+                self.max_rate_age_days = max(self.max_rate_age_days, *((day - published).days for published in used))
         for (day, kind), value in exact.items():
             (self.gross if kind == PAID else self.refunds)[day] = fx.round_minor(value)
 
@@ -129,6 +132,7 @@ def extend_overview(session: Session, overview: Overview, days: DayRange, curren
             revenue_per_paying_user_minor_units=_avg(total_gross, paying),
             unconverted=dict(sorted(conversion.unconverted.items())),
             rates_through=max(conversion.rate_days) if conversion.rate_days else None,
+            oldest_rate_age_days=conversion.max_rate_age_days,
             source=fx.SOURCE,
         )
         top = converted_top_plans(session, days, conversion.book, currency)
