@@ -174,7 +174,9 @@ def inventory(session: Session, *, now: dt.datetime | None = None) -> dict:
             "days_of_stock_left": round(days_left, 1) if days_left is not None else None,
             "low_stock": available == 0 or (days_left is not None and days_left < LOW_STOCK_DAYS),
         })
-    plans.sort(key=lambda p: (not p["low_stock"], p["days_of_stock_left"] is None, p["days_of_stock_left"] or 0, p["plan_id"]))
+    # Sold out first, then the fewest days left; plans without a rate last.
+    plans.sort(key=lambda p: (not p["low_stock"], p["available_profiles"] > 0, p["days_of_stock_left"] is None,
+                              p["days_of_stock_left"] or 0, p["plan_id"]))
     return {
         "as_of": now,
         "window_days": STOCK_WINDOW_DAYS,
