@@ -220,6 +220,7 @@ def analytics_page(request: Request, settings: AppSettings, user: OptionalUser) 
         "defaultWindowDays": settings.analytics_projection_window_days,
         "defaultHorizonDays": settings.analytics_projection_horizon_days,
         "defaultCurrency": settings.default_currency,
+        "reportingCurrency": settings.reporting_currency,
         "currencyDecimals": currency_decimals(),
         "defaultDecimals": DEFAULT_DECIMALS,
     }

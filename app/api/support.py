@@ -68,8 +68,10 @@ def list_orders(
     settings: AppSettings,
     user: OptionalUser,
     q: Annotated[str | None, Query(max_length=254, description="Order id, email (or part), ICCID or payment intent id")] = None,
-    status: Annotated[OrderStatus | None, Query(description="Only orders in this status")] = None,
-    problem: Annotated[support.Problem | None, Query(description="paid_not_activated (paid over 1 hour ago), payment_failed or refunded")] = None,
+    status: Annotated[str | None, Query(max_length=20, description=f"Only orders in this status: {', '.join(OrderStatus)}",
+                                        json_schema_extra={"enum": ["", *OrderStatus]})] = None,
+    problem: Annotated[str | None, Query(max_length=20, description="paid_not_activated (paid over 1 hour ago), payment_failed or refunded",
+                                         json_schema_extra={"enum": ["", *support.Problem]})] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ):
@@ -80,6 +82,8 @@ def list_orders(
     if page and not user.is_admin:
         return forbidden_page(request, settings, user, "The support pages are for shop administrators.")
     require_admin(user)
+    # The page's form sends empty values for "any": they mean no filter.
+    status, problem = choice(status, OrderStatus, "status"), choice(problem, support.Problem, "problem")
     found = support.find_orders(session, q=q, status=status, problem=problem, limit=limit, offset=offset)
     if not page:
         return found
@@ -87,6 +91,15 @@ def list_orders(
                "problem": problem.value if problem else "", "statuses": [s.value for s in OrderStatus],
                "problem_labels": PROBLEM_LABELS}
     return render(request, settings, "orders.html", context)
+
+
+def choice(value: str | None, options, field: str):
+    if not value:
+        return None
+    try:
+        return options(value)
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not one of {', '.join(options)}") from None
 
 
 PROBLEM_LABELS = {
