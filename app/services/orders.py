@@ -187,7 +187,11 @@ def handle_webhook_event(session: Session, event: dict, *, provider: str, now: d
     handled = is_refund or event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed")
     order = None
     if handled and isinstance(intent_id, str):
-        order = session.scalar(select(Order).where(Order.payment_intent_id == intent_id))
+        # Locked before the inbox row is written: that row's foreign key takes a shared lock on
+        # the order, and two deliveries each holding one while waiting to update it deadlock.
+        order = session.scalar(
+            select(Order).where(Order.payment_intent_id == intent_id).with_for_update().execution_options(populate_existing=True)
+        )
         if order is None:
             # Not stored in the inbox: the intent may belong to a checkout that has not
             # committed yet, and a redelivery must then still be able to pay it.

@@ -50,12 +50,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("payment_webhook_events") as batch:
-        batch.drop_index(op.f("ix_payment_webhook_events_order_id"))
+        # The foreign key first: MySQL keeps the index while a constraint needs it.
         batch.drop_constraint(op.f("fk_payment_webhook_events_order_id_orders"), type_="foreignkey")
+        batch.drop_index(op.f("ix_payment_webhook_events_order_id"))
         batch.drop_column("order_id")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("refunded_minor_units")
-    op.drop_index(op.f("ix_refunds_order_id"), table_name="refunds")
-    op.drop_table("refunds")
+    op.drop_table("refunds")  # with its index (MySQL will not drop an index its foreign key needs)
     op.drop_index("ix_fx_rates_currency_day", table_name="fx_rates")
     op.drop_table("fx_rates")
