@@ -41,8 +41,9 @@ def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -
 
 def _row_count(data: DemoData) -> int:
     webhooks = (data.order_failed_at >= 0).sum() + demo_rows.retried(data).sum()
+    refunds = (data.order_refunded_at >= 0).sum()
     return int(len(data.plans) + data.profiles_per_plan.sum() + len(data.user_signup_at) + len(data.order_user)
-               + data.event_count + webhooks)
+               + data.event_count + webhooks + refunds)
 
 
 def _write_all(writer: BulkWriter, data: DemoData) -> int:
@@ -58,7 +59,7 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
     written += writer.write(
         "orders",
         ["id", "user_id", "plan_id", "status", "amount_minor_units", "currency", "payment_intent_id",
-         "payment_client_secret", "created_at", "paid_at", "activated_at"],
+         "payment_client_secret", "created_at", "paid_at", "activated_at", "refunded_minor_units"],
         _order_rows(data),
     )
     written += writer.write(
@@ -69,6 +70,11 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
         "payment_webhook_events",
         ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at", "order_id"],
         [_webhook_rows(data)],
+    )
+    written += writer.write(
+        "refunds",
+        ["id", "order_id", "provider", "provider_refund_id", "amount_minor_units", "currency", "source", "refunded_at"],
+        [_refund_rows(data)],
     )
     written += writer.write(
         "analytics_events",
@@ -109,7 +115,8 @@ def _order_rows(data: DemoData):
             intent_id = demo_rows.intent_id(order_id) if intent else None
             rows.append((order_id, user_id, plan + 1, state, plan_row.price_minor_units, plan_row.currency, intent_id,
                          f"{intent_id}_secret_demo" if intent else None, created[offset],
-                         paid[offset] if is_paid else None, activated[offset] if is_active else None))
+                         paid[offset] if is_paid else None, activated[offset] if is_active else None,
+                         int(data.order_refund_amount[order_id - 1])))
         yield rows
 
 
@@ -128,6 +135,18 @@ def _profile_rows(data: DemoData, created_at: str):
              int(order) or None, assigned[i] if order else None, created_at)
             for i, (pid, iccid, order) in enumerate(zip(ids.tolist(), codes, orders.tolist(), strict=True))
         ]
+
+
+def _refund_rows(data: DemoData) -> list[tuple]:
+    """One admin refund per refunded order, ids in the order the refunds happened."""
+    refunded = np.flatnonzero(data.order_refunded_at >= 0)
+    refunded = refunded[np.lexsort((refunded, data.order_refunded_at[refunded]))]
+    stamps = demo_rows.timestamps(data.order_refunded_at[refunded])
+    return [
+        (number + 1, int(index) + 1, "sandbox", demo_rows.refund_id(int(index) + 1), int(data.order_refund_amount[index]),
+         data.plans[int(data.order_plan[index])].currency, "admin", stamps[number])
+        for number, index in enumerate(refunded.tolist())
+    ]
 
 
 def _webhook_rows(data: DemoData) -> list[tuple]:

@@ -35,14 +35,14 @@ def problem_condition(problem: Problem, now: dt.datetime):
 
 
 def search_condition(q: str):
-    """Order id, exact ICCID or payment intent id, or part of the customer's email."""
+    """All digits: the order id or the ICCID; otherwise the payment intent id or part of the customer's email."""
     text = q.strip()
-    options = [User.email.contains(text.lower(), autoescape=True), Order.payment_intent_id == text]
     if text.isdigit():
-        options.append(EsimProfile.iccid == text)
+        options = [EsimProfile.iccid == text]
         if 0 < int(text) < 2**31:
             options.append(Order.id == int(text))
-    return or_(*options)
+        return or_(*options)
+    return or_(User.email.contains(text.lower(), autoescape=True), Order.payment_intent_id == text)
 
 
 def find_orders(

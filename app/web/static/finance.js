@@ -7,7 +7,7 @@
   const fmt = window.ShopFormat;
   const { el } = window.ShopPanels;
   const $ = (id) => document.getElementById(id);
-  const target = config.reportingCurrency;
+  const target = config.reportingCurrency; // null: no ECB rates loaded for REPORTING_CURRENCY
   let seq = 0;
 
   async function getJson(path, params) {
@@ -54,7 +54,7 @@
       parts.push(el("p", { class: "muted small", id: "finance-note" }, notes.join(" ")));
     } else {
       parts.push(el("p", { class: "muted small", id: "finance-note" },
-        `No exchange rates for ${target}: run “python -m app fx-rates load”. Amounts are shown per currency only.`));
+        `No exchange rates for ${config.reportingCurrencySetting}: run “python -m app fx-rates load”. Amounts are shown per currency only.`));
     }
     const currencies = Object.keys(overview.revenue).sort();
     if (currencies.length === 0) {
@@ -109,9 +109,8 @@
   async function loadFinance() {
     const mine = ++seq;
     const params = rangeParams();
-    params.set("currency", target);
-    let answer = await getJson("/admin/analytics/overview", params);
-    if (answer.status === 422) answer = await getJson("/admin/analytics/overview", rangeParams()); // no rates loaded
+    if (target) params.set("currency", target);
+    const answer = await getJson("/admin/analytics/overview", params);
     if (mine !== seq) return;
     if (!answer.ok) {
       $("finance-body").replaceChildren(el("p", { class: "alert alert-error", role: "alert" }, "Could not load the finance figures."));
