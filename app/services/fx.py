@@ -7,6 +7,7 @@ currency (or the target currency) has no rate on or before its day is never gues
 it is reported as unconverted.
 """
 
+import bisect
 import csv
 import datetime as dt
 import io
@@ -157,12 +158,9 @@ class RateBook:
 
     def rate(self, currency: str, day: dt.date) -> tuple[dt.date, Decimal] | None:
         """(publication day, rate) in force on `day`, or None when no rate was published on or before it."""
-        found = None
-        for published, rate in self.by_currency.get(currency, []):
-            if published > day:
-                break
-            found = (published, rate)
-        return found
+        rates = self.by_currency.get(currency, [])
+        index = bisect.bisect_right(rates, day, key=lambda entry: entry[0])
+        return rates[index - 1] if index else None
 
     def convert(self, amount_minor: int, currency: str, target: str, day: dt.date) -> Decimal | None:
         """`amount_minor` of `currency` in minor units of `target` on `day`, unrounded; None without rates."""
