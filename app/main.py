@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, auth, orders, pages, plans, support
+from app.api import admin, assets, auth, orders, pages, plans, support
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
@@ -34,12 +35,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    # /docs and /redoc are assets.router's: the same pages with files served here, not from a CDN.
     app = FastAPI(
-        title="eSIM shop", version="0.1.0", description="eSIM shop with built-in funnel analytics", lifespan=lifespan
+        title="eSIM shop",
+        version="0.1.0",
+        description="eSIM shop with built-in funnel analytics",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    for router in (auth.router, plans.router, orders.router, admin.router, support.router, pages.router):
+    for router in (auth.router, plans.router, orders.router, admin.router, support.router, pages.router, assets.router):
         app.include_router(router)
     # After the routers: /static/vendor/plotly.min.js is a route serving the plotly wheel's copy.
+    app.mount(assets.DOCS_ASSETS_URL, StaticFiles(directory=assets.DOCS_ASSETS_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(AppError)
@@ -61,6 +69,9 @@ def create_app() -> FastAPI:
         allow_headers=["Authorization", "Content-Type"],
     )
     app.add_middleware(BufferedRetryMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outermost: every answer of 500 bytes or more is compressed for clients that take gzip
+    # (JSON, pages, CSS/JS, CSV); answers already encoded (plotly.js) pass untouched.
+    app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
     return app
 
 

@@ -65,6 +65,18 @@ def create_payment_intent(order_id: int, session: DB, user: CurrentUser, setting
     return PaymentIntentOut(payment_intent_id=intent.id, client_secret=intent.client_secret, status=intent.status)
 
 
+@router.post(
+    "/orders/{order_id}/payment-intent/confirm",
+    response_model=PaymentIntentOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def confirm_sandbox_payment(order_id: int, session: DB, user: CurrentUser, settings: AppSettings) -> PaymentIntentOut:
+    """Sandbox only (404 with Stripe or in production): pay the order's intent, as a customer would at the provider."""
+    order = _order_for(session, order_id, user, owner_only=True)
+    intent = order_service.sandbox_confirm(session, order, settings)
+    return PaymentIntentOut(payment_intent_id=intent.id, client_secret=intent.client_secret, status=intent.status)
+
+
 async def raw_body(request: Request) -> bytes:
     return await request.body()
 

@@ -1,12 +1,11 @@
 """HTML pages: login, the admin home and the analytics dashboard (app/web/templates)."""
 
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 import plotly
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
@@ -26,7 +25,6 @@ from app.web.money import DEFAULT_DECIMALS, currency_decimals
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 DEFAULT_NEXT = "/admin"
 EVENT_LABELS = {
     "user_signup": "Signups",
@@ -82,17 +80,6 @@ def render(request: Request, settings: Settings, name: str, context: dict, statu
 
 def forbidden_page(request: Request, settings: Settings, user: User | None, message: str) -> Response:
     return render(request, settings, "403.html", {"user": user, "message": message}, status_code=403)
-
-
-@router.api_route("/static/vendor/plotly.min.js", methods=["GET", "HEAD"])
-def plotly_js() -> FileResponse:
-    """plotly.js exactly as shipped in the installed `plotly` wheel."""
-    # Pages ask for it with ?v=<plotly version>, so a browser may keep it until the version changes.
-    return FileResponse(
-        PLOTLY_JS,
-        media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"},
-    )
 
 
 @router.get("/")

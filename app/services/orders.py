@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db import utc_now
 from app.errors import Conflict, NotFound
 from app.models.analytics import EventType
@@ -100,6 +101,20 @@ def ensure_payment_intent(session: Session, order: Order, provider: PaymentProvi
         session.flush()
     if intent.status == "succeeded":
         mark_paid(session, order, source="payment_intent", provider=provider.name, now=now)
+    return intent
+
+
+def sandbox_confirm(session: Session, order: Order, settings: Settings, *, now: dt.datetime | None = None) -> Intent:
+    """The sandbox's "customer pays" step: the order's intent succeeds through the guarded paid transition."""
+    if settings.payment_provider != "sandbox" or settings.is_production:
+        # A real shop's orders are paid by the provider's webhook only.
+        raise NotFound("Sandbox payments are off: they need PAYMENT_PROVIDER=sandbox and APP_ENV other than production")
+    order = lock_order(session, order.id)
+    if not order.payment_intent_id:
+        raise Conflict(f"Order {order.id} has no payment intent yet: POST /orders/{order.id}/payment-intent first")
+    intent = Intent(order.payment_intent_id, order.payment_client_secret or "", "succeeded")
+    if order.status in PAYABLE:
+        mark_paid(session, order, source="sandbox_confirm", provider="sandbox", now=now)
     return intent
 
 

@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LAPTOP = {"width": 1366, "height": 900}
+WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS: list[Path] = []
 
@@ -63,10 +64,12 @@ def today() -> dt.date:
 
 
 @pytest.fixture(scope="module")
-def live_server(engine, today, tmp_path_factory):
-    """uvicorn serving app.main:app in its own process on the test database, with the seeded shop."""
+def live_server(request, engine, today, tmp_path_factory):
+    """uvicorn serving app.main:app in its own process on the test database, with the seeded shop
+    (or the module's own `SEED_SHOP(session, today)`)."""
+    seed = getattr(request.module, "SEED_SHOP", seed_shop)
     with Session(engine) as session:
-        seed_shop(session, today)
+        seed(session, today)
         session.commit()
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "uvicorn.log"

@@ -32,8 +32,9 @@
     element.append(p);
   }
 
-  function dateAxis(showLabels) {
-    return { type: "date", fixedrange: true, showticklabels: showLabels, tickformat: "%b %d", gridcolor: "#f1f3f5" };
+  function dateAxis(showLabels, series, element) {
+    const ticks = window.ShopRangeCheck.dayTicks(series.start_date, series.buckets.length, element.clientWidth || 600);
+    return { type: "date", fixedrange: true, showticklabels: showLabels, tickformat: "%b %d", gridcolor: "#f1f3f5", ...ticks };
   }
 
   function currenciesOf(series) {
@@ -60,7 +61,7 @@
       height: revenueHeight(series),
       showlegend: false,
       grid: { rows: currencies.length, columns: 1, pattern: "coupled", roworder: "top to bottom", ygap: 0.25 },
-      xaxis: dateAxis(true),
+      xaxis: dateAxis(true, series, element),
     };
     const sentences = [];
     currencies.forEach((currency, index) => {
@@ -129,7 +130,7 @@
       // Two legend entries per row on a phone instead of one per row.
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { ...BASE_LAYOUT.margin, t: 36 },
-      xaxis: dateAxis(true),
+      xaxis: dateAxis(true, series, element),
       // Whole-number ticks: with small counts plotly would put ticks at halves and print each twice.
       yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef", ...(highest <= 10 ? { dtick: 1 } : {}) },
     };

@@ -63,7 +63,7 @@
       throw new Redirecting();
     }
     const body = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(errorText(response.status, body));
+    if (!response.ok) throw Object.assign(new Error(errorText(response.status, body)), { status: response.status });
     return body;
   }
 
@@ -78,6 +78,14 @@
   async function loadRange() {
     const seq = ++rangeSeq;
     syncControls();
+    // A range that cannot be answered is said so here, with the fields named, and not sent.
+    const wrong = window.ShopRangeCheck.problem(state.start, state.end, config.today);
+    markFields(wrong);
+    if (wrong) {
+      setBusy(false);
+      showRangeProblem(wrong);
+      return;
+    }
     setBusy(true);
     const params = rangeParams();
     try {
@@ -90,7 +98,9 @@
       render(overview, series);
     } catch (error) {
       if (seq !== rangeSeq || error instanceof Redirecting) return;
-      showError(`Could not load the figures: ${error.message}`);
+      // Asking again helps when the server or network failed, not when it refused the request (4xx).
+      const retryable = !(error.status >= 400 && error.status < 500);
+      showError(`Could not load the figures: ${error.message}`, retryable);
     } finally {
       if (seq === rangeSeq) setBusy(false);
     }
@@ -124,9 +134,31 @@
     $("status").dataset.kind = kind;
   }
 
-  function showError(message) {
+  function markFields(wrong) {
+    for (const id of ["start-date", "end-date"]) {
+      const invalid = Boolean(wrong && wrong.fields.includes(id));
+      $(id).setAttribute("aria-invalid", String(invalid));
+      if (invalid) $(id).setAttribute("aria-describedby", wrong.kind === "invalid" ? "error-message" : "status");
+      else $(id).removeAttribute("aria-describedby");
+    }
+  }
+
+  function showRangeProblem(wrong) {
+    if (wrong.kind === "invalid") {
+      showError(wrong.text, false);
+      return;
+    }
+    showError(null);
+    $("csv-link").hidden = true;
+    $("range-label").textContent = "";
+    $("dashboard").dataset.state = wrong.kind;
+    setStatus(wrong.text, "notice");
+  }
+
+  function showError(message, retryable = true) {
     $("error").hidden = !message;
     $("error-message").textContent = message || "";
+    $("retry").hidden = !retryable;
     // Figures of another range must not stay on screen under an error for this one.
     $("csv-link").hidden = Boolean(message);
     if (message) {
