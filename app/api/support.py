@@ -131,7 +131,7 @@ def order_detail(request: Request, order_id: int, session: DB, settings: AppSett
     return render(request, settings, "order.html", {"user": user, "detail": detail})
 
 
-@router.post("/admin/orders/{order_id}/refund", response_model=RefundOut, responses=error_responses(404, 409))
+@router.post("/admin/orders/{order_id}/refund", response_model=RefundOut, responses=error_responses(400, 404, 409, 413))
 def refund_order(order_id: int, session: DB, settings: AppSettings, admin: AdminUser, body: RefundIn | None = None) -> RefundOut:
     """Refund a paid order, all that is left or `amount_minor_units`; counted like a provider's refund webhook."""
     order = refunds.lock_order(session, _order(session, order_id).id)
