@@ -40,6 +40,7 @@ run: export PAYMENT_SANDBOX_AUTO_CONFIRM ?= true
 endif
 run: $(RUN_STAMP)
 	$(PY) -m app migrate
+	$(PY) -m app fx-rates load
 	$(PY) -m app demo-data --if-empty
 	$(PY) -m app serve
 

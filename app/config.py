@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""
 
     default_currency: str = "USD"
+    # Currency reports convert into (ECB rates in fx_rates) when the dashboard asks for one total.
+    reporting_currency: str = "USD"
+    # true: plans with no available eSIM profile can still be ordered (activation waits for stock).
+    allow_backorders: bool = False
     analytics_default_range_days: int = Field(30, ge=1, le=365)
     analytics_projection_window_days: int = Field(14, ge=3, le=90)
     analytics_projection_horizon_days: int = Field(7, ge=1, le=30)
@@ -70,7 +74,7 @@ class Settings(BaseSettings):
     session_ttl_days: int = 30
     max_body_bytes: int = 256 * 1024
 
-    @field_validator("default_currency")
+    @field_validator("default_currency", "reporting_currency")
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.strip().upper()

@@ -12,7 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api import admin, assets, auth, funnel, orders, pages, plans
+from app.api import admin, assets, auth, funnel, orders, pages, plans, support
 from app.config import get_settings
 from app.errors import AppError
 from app.middleware import BufferedRetryMiddleware
@@ -47,7 +47,7 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    for router in (auth.router, plans.router, orders.router, admin.router, funnel.router, pages.router, assets.router):
+    for router in (auth.router, plans.router, orders.router, admin.router, funnel.router, support.router, pages.router, assets.router):
         app.include_router(router)
     # After the routers: /static/vendor/plotly.min.js is a route serving the plotly wheel's copy.
     app.mount(assets.DOCS_ASSETS_URL, StaticFiles(directory=assets.DOCS_ASSETS_DIR), name="docs-assets")

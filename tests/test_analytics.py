@@ -123,7 +123,9 @@ def counts(signup=0, checkout=0, payment=0, activation=0) -> dict:
 
 
 def bucket(day: str, signup=0, checkout=0, payment=0, activation=0, revenue=None) -> dict:
-    return {"date": day, "counts": counts(signup, checkout, payment, activation), "revenue": revenue or {}}
+    # Finance additions: no refunds or failed payments here, so net = revenue and the failure rate is 0 on paying days.
+    return {"date": day, "counts": counts(signup, checkout, payment, activation), "revenue": revenue or {},
+            "refunds": {}, "net_revenue": revenue or {}, "payments_failed": 0, "payment_failure_rate": 0.0 if payment else None}
 
 
 MARCH_BUCKETS = [
@@ -165,6 +167,14 @@ def test_overview_exact_figures(client, admin_headers, march):
             {"plan_id": march["world"].id, "plan_name": "World 1 GB", "currency": "EUR", "revenue_minor_units": 1500, "payments": 1},
             {"plan_id": march["europe"].id, "plan_name": "Europe 5 GB", "currency": "USD", "revenue_minor_units": 1000, "payments": 1},
         ],
+        # Finance additions: no refunds or failed payments in this data.
+        "refunds": {"EUR": 0, "USD": 0},
+        "net_revenue": {"EUR": 1500, "USD": 3500},
+        "payments_by_currency": {"EUR": 1, "USD": 2},
+        "average_order_value": {"EUR": 1500, "USD": 1750},
+        "payments_failed": 0,
+        "payment_failure_rate": 0.0,
+        "converted": None,
     }
 
 
@@ -218,16 +228,17 @@ def test_timeseries_csv_matches_the_json(client, admin_headers, march):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
-    assert lines[0] == "date,user_signup,checkout_started,payment_succeeded,esim_activated,revenue_EUR,revenue_USD"
-    assert lines[1] == "2025-03-01,1,1,0,0,0,0"
-    assert lines[4] == "2025-03-04,0,0,2,0,1500,2500"
+    assert lines[0] == ("date,user_signup,checkout_started,payment_succeeded,esim_activated,revenue_EUR_minor,revenue_USD_minor,"
+                        "refunds_EUR_minor,refunds_USD_minor,net_EUR_minor,net_USD_minor,payments_failed")
+    assert lines[1] == "2025-03-01,1,1,0,0,0,0,0,0,0,0,0"
+    assert lines[4] == "2025-03-04,0,0,2,0,1500,2500,0,0,1500,2500,0"
     assert len(lines) == 11
     rows = list(csv.DictReader(io.StringIO(response.text)))
     json_buckets = client.get(f"/admin/analytics/timeseries?{query}", headers=admin_headers).json()["buckets"]
     assert [
-        {"date": r["date"], "counts": {t: int(r[t]) for t in ALL_TYPES}, "revenue": {c: int(r[f"revenue_{c}"]) for c in ("EUR", "USD") if int(r[f"revenue_{c}"])}}
+        {"date": r["date"], "counts": {t: int(r[t]) for t in ALL_TYPES}, "revenue": {c: int(r[f"revenue_{c}_minor"]) for c in ("EUR", "USD") if int(r[f"revenue_{c}_minor"])}}
         for r in rows
-    ] == json_buckets
+    ] == [{k: b[k] for k in ("date", "counts", "revenue")} for b in json_buckets]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import datetime as dt
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,14 +17,14 @@ from app.api.admin import parse_day
 from app.api.deps import get_db, unit_of_work
 from app.errors import InvalidInput
 from app.main import app
-from app.models.analytics import EventType
+from app.models.analytics import FUNNEL, EventType
 from app.models.user import AuthSession
 from app.services.analytics import record_event
 from app.services.auth import token_hash
 from tests.factories import create_order, create_plan, create_user
 from tests.helpers import contract_part
 
-TYPES = [e.value for e in EventType]
+TYPES = [e.value for e in FUNNEL]
 CURRENCIES = ["USD", "EUR", "GBP"]
 FIRST_DAY = dt.date(2025, 1, 1)  # events fall on 90 days from here, across three month ends
 USERS, PLANS = 6, 5  # up to 15 (plan, currency) rows: more than the top 10
@@ -164,6 +165,25 @@ def expected_overview(events, start, end, clamped, shown, plans) -> dict:
             {"plan_id": plan_id, "plan_name": names[plan_id], "currency": currency, "revenue_minor_units": revenue, "payments": payments}
             for (plan_id, currency), (revenue, payments) in ranked
         ],
+        **finance_additions(inside, revenue),
+    }
+
+
+def finance_additions(inside, revenue) -> dict:
+    """No refunds or failed payments are generated here: net = gross; AOV is revenue / payments, half up."""
+    payments = defaultdict(int)
+    for e in inside:
+        if e.type == "payment_succeeded":
+            payments[e.currency] += 1
+    succeeded = sum(payments.values())
+    return {
+        "refunds": dict.fromkeys(revenue, 0),
+        "net_revenue": dict(revenue),
+        "payments_by_currency": {c: payments[c] for c in revenue},
+        "average_order_value": {c: int((Decimal(revenue[c]) / payments[c]).quantize(Decimal(1), ROUND_HALF_UP)) for c in revenue},
+        "payments_failed": 0,
+        "payment_failure_rate": 0.0 if succeeded else None,
+        "converted": None,
     }
 
 
@@ -172,7 +192,9 @@ def expected_buckets(events, start, end, shown) -> list[dict]:
     for offset in range((end - start).days + 1):
         day = start + dt.timedelta(days=offset)
         _, counts, _, revenue = totals(events, day, day, shown)
-        buckets.append({"date": day.isoformat(), "counts": counts, "revenue": revenue})
+        paid = sum(1 for e in events if e.type == "payment_succeeded" and e.at.date() == day)
+        buckets.append({"date": day.isoformat(), "counts": counts, "revenue": revenue, "refunds": {}, "net_revenue": revenue,
+                        "payments_failed": 0, "payment_failure_rate": 0.0 if paid else None})
     return buckets
 
 

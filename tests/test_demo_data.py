@@ -78,7 +78,7 @@ def test_bulk_path_writes_the_rows_the_services_write(db):
     assert through_services.pop("analytics_rollup_meta") == []
     assert bulk == through_services
     kinds = Counter(status for (status,) in db.execute(select(Order.status)))
-    assert set(kinds) == {"pending", "payment_failed", "paid", "activated"}
+    assert set(kinds) == {"pending", "payment_failed", "paid", "activated", "refunded"}
 
 
 def test_the_funnel_is_believable(db):

@@ -21,7 +21,8 @@ def expected_rollups(events) -> dict[str, list[tuple]]:
     daily, monthly = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
     for event_type, plan_id, amount, currency, at in events:
         day, cur = at.astimezone(dt.UTC).date(), (currency or "").upper()
-        revenue = (amount or 0) if event_type == "payment_succeeded" else 0
+        # payment_refunded amounts are kept in the same column (refunds per day and currency).
+        revenue = (amount or 0) if event_type in ("payment_succeeded", "payment_refunded") else 0
         for table, key in ((totals, (day, event_type, cur)), (monthly_totals, (day.replace(day=1), event_type, cur))):
             table[key][0] += 1
             table[key][1] += revenue
@@ -70,6 +71,14 @@ def test_record_event_upkeep_equals_rebuild(db):
         if rng.random() < 0.7:
             record_event(db, EventType.PAYMENT_SUCCEEDED, user_id=user.id, order_id=order.id, plan_id=plan.id,
                          amount_minor_units=plan.price_minor_units, currency=plan.currency, occurred_at=at + dt.timedelta(hours=3))
+            if rng.random() < 0.3:
+                record_event(db, EventType.PAYMENT_REFUNDED, user_id=user.id, order_id=order.id, plan_id=plan.id,
+                             amount_minor_units=plan.price_minor_units // 2, currency=plan.currency,
+                             occurred_at=at + dt.timedelta(days=1), fact_id=f"re_{order.id}")
+        else:
+            record_event(db, EventType.PAYMENT_FAILED, user_id=user.id, order_id=order.id, plan_id=plan.id,
+                         amount_minor_units=plan.price_minor_units, currency=plan.currency,
+                         occurred_at=at + dt.timedelta(hours=1), fact_id=f"ch_{order.id}")
     db.flush()
     maintained = rollup_rows(db)
     rebuild_rollups(db)

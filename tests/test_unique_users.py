@@ -8,7 +8,7 @@ import pytest
 from pyroaring import BitMap
 from sqlalchemy import delete, func, insert, select, update
 
-from app.models.analytics import AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
+from app.models.analytics import FUNNEL, AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
 from app.models.user import User
 from app.services import unique_users
 from app.services.analytics import DayRange, record_event
@@ -18,7 +18,7 @@ from tests.factories import create_order, create_plan, create_user
 
 TODAY = dt.date(2025, 6, 1)
 FIRST_DAY, LAST_DAY = dt.date(2025, 1, 15), dt.date(2025, 4, 10)  # two closed months and edge days
-TYPES = [e.value for e in EventType]
+TYPES = [e.value for e in FUNNEL]
 USER_BASE = 5_000_000  # explicit ids far above anything a sequence hands out in the test run
 EVENT_BASE = 50_000_000
 

@@ -8,16 +8,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from app.api.deps import AdminUser, AppSettings
+from app.api.deps import DB, AdminUser, AppSettings
 from app.api.report_source import ReportSource
 from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
-from app.schemas.analytics import Overview, Projection, Timeseries
-from app.services import analytics
+from app.schemas.finance import FinanceOverview, FinanceProjection, FinanceTimeseries
+from app.services import analytics, finance_reports
 from app.services.dates import DayRange, resolve_range
+from app.services.report_engine import SqlEngine
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
@@ -35,6 +37,10 @@ EventTypesParam = Annotated[
 ]
 ForecastMethod = Literal["moving_average", "seasonal_naive", "ets", "auto"]
 BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]", include_in_schema=False)]
+CurrencyParam = Annotated[
+    str | None,
+    Query(pattern="^[A-Za-z]{3}$", description="Also report in this currency at ECB rates (one of the currencies in fx_rates)"),
+]
 
 
 def parse_day(value: str | None, field: str) -> dt.date | None:
@@ -103,21 +109,26 @@ def range_query(
 Range = Annotated[RangeQuery, Depends(range_query)]
 
 
-@router.get("/overview", response_model=Overview)
-def overview(source: ReportSource, admin: AdminUser, query: Range) -> Overview:
-    """Funnel counts, unique users, conversions, revenue per currency, previous period and top plans."""
-    return analytics.overview(source, query.days, query.event_types, today=query.today)
+@router.get("/overview", response_model=FinanceOverview)
+def overview(session: DB, source: ReportSource, admin: AdminUser, query: Range, currency: CurrencyParam = None) -> FinanceOverview:
+    """Funnel counts, unique users, conversions, revenue, refunds and net per currency, failed payments, previous period, top plans; `currency` adds converted totals."""
+    target = finance_reports.check_currency(session, currency)
+    body = analytics.overview(source, query.days, query.event_types, today=query.today)
+    return finance_reports.extend_overview(session, body, query.days, target)
 
 
-@router.get("/timeseries", response_model=Timeseries, responses={200: {"content": {"text/csv": {}}}})
+@router.get("/timeseries", response_model=FinanceTimeseries, responses={200: {"content": {"text/csv": {}}}})
 def timeseries(
+    session: DB,
     source: ReportSource,
     admin: AdminUser,
     query: Range,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    currency: CurrencyParam = None,
 ):
-    """Daily buckets of event counts and revenue; `format=csv` for a spreadsheet."""
-    body = analytics.timeseries(source, query.days, query.event_types)
+    """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `format=csv` for a spreadsheet."""
+    target = finance_reports.check_currency(session, currency)
+    body = finance_reports.extend_timeseries(session, analytics.timeseries(source, query.days, query.event_types), query.days, target)
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
@@ -128,24 +139,34 @@ def timeseries(
     return body
 
 
-def timeseries_csv(body: Timeseries) -> str:
-    currencies = sorted({c for bucket in body.buckets for c in bucket.revenue})
+def timeseries_csv(body: FinanceTimeseries) -> str:
+    """Money columns name their currency and unit: `revenue_USD_minor` is US cents."""
+    currencies = sorted({c for bucket in body.buckets for c in (*bucket.revenue, *bucket.refunds)})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["date", *body.event_types, *(f"revenue_{c}" for c in currencies)])
+    converted = [f"{name}_{body.currency}_minor_converted" for name in ("revenue", "refunds", "net")] if body.currency else []
+    writer.writerow(
+        ["date", *body.event_types, *(f"revenue_{c}_minor" for c in currencies), *(f"refunds_{c}_minor" for c in currencies),
+         *(f"net_{c}_minor" for c in currencies), "payments_failed", *converted]
+    )
     for bucket in body.buckets:
-        writer.writerow(
-            [
-                bucket.date.isoformat(),
-                *(bucket.counts[t] for t in body.event_types),
-                *(bucket.revenue.get(c, 0) for c in currencies),
-            ]
-        )
+        row = [
+            bucket.date.isoformat(),
+            *(bucket.counts[t] for t in body.event_types),
+            *(bucket.revenue.get(c, 0) for c in currencies),
+            *(bucket.refunds.get(c, 0) for c in currencies),
+            *(bucket.revenue.get(c, 0) - bucket.refunds.get(c, 0) for c in currencies),
+            bucket.payments_failed,
+        ]
+        if body.currency:
+            row += [bucket.converted_revenue_minor_units, bucket.converted_refunds_minor_units, bucket.converted_net_revenue_minor_units]
+        writer.writerow(row)
     return out.getvalue()
 
 
-@router.get("/projections", response_model=Projection)
+@router.get("/projections", response_model=FinanceProjection)
 def projections(
+    session: DB,
     source: ReportSource,
     admin: AdminUser,
     settings: AppSettings,
@@ -155,17 +176,24 @@ def projections(
     as_of: DateParam = None,
     method: Annotated[ForecastMethod, Query(description="auto: the lowest backtest error")] = "moving_average",
     level: Annotated[int, Query(ge=50, le=95, description="interval coverage in percent")] = 80,
-) -> Projection:
-    """Forecast of revenue, signups and payments with intervals and a backtest (default: moving average)."""
+    convert: Annotated[bool, Query(description="true: forecast every currency's revenue converted into `currency`")] = False,
+) -> FinanceProjection:
+    """Forecast of revenue (one currency, or all converted into it), signups and payments with intervals and a backtest."""
     today = utc_now().date()
-    return analytics.projections(
-        source,
+    currency = (currency or settings.default_currency).upper()
+    engine = source
+    if convert:
+        finance_reports.check_currency(session, currency)
+        engine = finance_reports.ConvertedRevenueEngine(session, SqlEngine(session) if isinstance(source, Session) else source)
+    body = analytics.projections(
+        engine,
         window_days=window_days or settings.analytics_projection_window_days,
         horizon_days=horizon_days or settings.analytics_projection_horizon_days,
-        currency=(currency or settings.default_currency).upper(),
+        currency=currency,
         as_of=parse_day(as_of, "as_of") or today,
         today=today,
         method=method,
         level=level,
         training_days=settings.analytics_forecast_training_days,
     )
+    return FinanceProjection(**body.model_dump(), converted=convert)

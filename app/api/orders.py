@@ -44,10 +44,10 @@ def _order_out(session, order: Order) -> OrderOut:
     )
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut, responses=error_responses(400, 401, 404, 413, 422))
-def create_order(body: OrderIn, session: DB, user: CurrentUser) -> OrderOut:
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut, responses=error_responses(400, 401, 404, 409, 413, 422))
+def create_order(body: OrderIn, session: DB, user: CurrentUser, settings: AppSettings) -> OrderOut:
     """Start a checkout for a plan (records `checkout_started`)."""
-    order = order_service.create_order(session, user, body.plan_id)
+    order = order_service.create_order(session, user, body.plan_id, allow_backorders=settings.allow_backorders)
     return _order_out(session, order)
 
 

@@ -18,6 +18,7 @@ from app.models.analytics import FUNNEL
 from app.models.user import User
 from app.schemas.auth import RequestCodeIn
 from app.services import auth as auth_service
+from app.services import fx
 from app.web import TEMPLATES_DIR, csrf
 from app.web.money import DEFAULT_DECIMALS, currency_decimals
 
@@ -194,7 +195,7 @@ def admin_home(request: Request, settings: AppSettings, user: OptionalUser) -> R
 
 
 @router.get("/admin/analytics")
-def analytics_page(request: Request, settings: AppSettings, user: OptionalUser) -> Response:
+def analytics_page(request: Request, session: DB, settings: AppSettings, user: OptionalUser) -> Response:
     """The funnel dashboard; its data comes from the /admin/analytics/* JSON API."""
     if user is None:
         return login_redirect(request)
@@ -207,6 +208,9 @@ def analytics_page(request: Request, settings: AppSettings, user: OptionalUser) 
         "defaultWindowDays": settings.analytics_projection_window_days,
         "defaultHorizonDays": settings.analytics_projection_horizon_days,
         "defaultCurrency": settings.default_currency,
+        # None until ECB rates for it are loaded: the finance panel then shows each currency only.
+        "reportingCurrency": settings.reporting_currency if settings.reporting_currency in fx.known_currencies(session) else None,
+        "reportingCurrencySetting": settings.reporting_currency,
         "currencyDecimals": currency_decimals(),
         "defaultDecimals": DEFAULT_DECIMALS,
     }

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 # Tables whose ids the bulk path writes itself; PostgreSQL's sequences must follow.
-SERIAL_TABLES = ("plans", "users", "orders", "esim_profiles", "payment_webhook_events", "analytics_events")
+SERIAL_TABLES = ("plans", "users", "orders", "esim_profiles", "payment_webhook_events", "refunds", "analytics_events")
 
 
 class BulkWriter:

@@ -14,8 +14,9 @@ from app.demo.catalog import DemoPlan, demo_plans
 
 DAY = 86_400
 # Kinds of action, in the order they sort at the same second.
-SIGNUP, CHECKOUT, PAYMENT_FAILED, PAID, ACTIVATED = range(5)
-EVENT_TYPES = {SIGNUP: "user_signup", CHECKOUT: "checkout_started", PAID: "payment_succeeded", ACTIVATED: "esim_activated"}
+SIGNUP, CHECKOUT, PAYMENT_FAILED, PAID, ACTIVATED, REFUNDED = range(6)
+EVENT_TYPES = {SIGNUP: "user_signup", CHECKOUT: "checkout_started", PAYMENT_FAILED: "payment_failed",
+               PAID: "payment_succeeded", ACTIVATED: "esim_activated", REFUNDED: "payment_refunded"}
 # Share of signups per hour of the UTC day.
 HOURLY = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 7, 6, 4, 3], dtype=float)
 # Monday..Sunday: trips are planned towards the weekend.
@@ -35,14 +36,18 @@ class DemoData:
     order_activated_at: np.ndarray  # -1: not activated
     order_profile: np.ndarray  # profile id, 0 when not activated
     profiles_per_plan: np.ndarray
+    order_refunded_at: np.ndarray  # -1: no refund (one admin refund per refunded order)
+    order_refund_amount: np.ndarray  # 0: no refund; the price (full) or half of it (partial)
 
     @property
     def event_count(self) -> int:
         return int(
             len(self.user_signup_at)
             + len(self.order_user)
+            + (self.order_failed_at >= 0).sum()
             + (self.order_paid_at >= 0).sum()
             + (self.order_activated_at >= 0).sum()
+            + (self.order_refunded_at >= 0).sum()
         )
 
 
@@ -101,7 +106,22 @@ def generate(*, days: int, users: int, seed: int, now: dt.datetime) -> DemoData:
     activated[(activated > now_ts) | (paid < 0)] = -1
 
     profile, per_plan = _assign_profiles(order_plan, activated, len(plans))
-    return DemoData(start, plans, signup, order_user + 1, order_plan, created, failed, paid, activated, profile, per_plan)
+    refunded, refund_amount = _refunds(rng, order_plan, paid, activated, plans, now_ts)
+    return DemoData(start, plans, signup, order_user + 1, order_plan, created, failed, paid, activated, profile, per_plan,
+                    refunded, refund_amount)
+
+
+def _refunds(rng, order_plan, paid, activated, plans, now_ts) -> tuple[np.ndarray, np.ndarray]:
+    """About 3 % of paid orders are refunded by support a day or two after payment (or activation):
+    two in three in full, the others by half. Drawn last, so the rest of the data is as before."""
+    chosen = rng.random(len(paid)) < 0.03
+    delay = 1 + rng.lognormal(np.log(1.5 * DAY), 0.7, len(paid)).astype(np.int64)
+    full = rng.random(len(paid)) < 2 / 3
+    refunded = np.where(chosen & (paid >= 0), np.maximum(paid, activated) + delay, -1)
+    refunded[refunded > now_ts] = -1
+    prices = np.array([p.price_minor_units for p in plans])[order_plan]
+    amount = np.where(refunded >= 0, np.where(full, prices, prices // 2), 0)
+    return refunded, amount
 
 
 def _assign_profiles(order_plan: np.ndarray, activated: np.ndarray, plan_count: int) -> tuple[np.ndarray, np.ndarray]:

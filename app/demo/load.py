@@ -44,8 +44,9 @@ def bulk_load(session: Session, data: DemoData, *, show_progress: bool = True) -
 
 def _row_count(data: DemoData) -> int:
     webhooks = (data.order_failed_at >= 0).sum() + demo_rows.retried(data).sum()
+    refunds = (data.order_refunded_at >= 0).sum()
     return int(len(data.plans) + data.profiles_per_plan.sum() + len(data.user_signup_at) + len(data.order_user)
-               + data.event_count + webhooks)
+               + data.event_count + webhooks + refunds)
 
 
 def _write_all(writer: BulkWriter, data: DemoData) -> int:
@@ -61,7 +62,7 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
     written += writer.write(
         "orders",
         ["id", "user_id", "plan_id", "status", "amount_minor_units", "currency", "payment_intent_id",
-         "payment_client_secret", "created_at", "paid_at", "activated_at"],
+         "payment_client_secret", "created_at", "paid_at", "activated_at", "refunded_minor_units"],
         _order_rows(data),
     )
     written += writer.write(
@@ -70,8 +71,13 @@ def _write_all(writer: BulkWriter, data: DemoData) -> int:
     )
     written += writer.write(
         "payment_webhook_events",
-        ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at"],
+        ["id", "provider", "provider_event_id", "event_type", "payload", "outcome", "received_at", "order_id"],
         [_webhook_rows(data)],
+    )
+    written += writer.write(
+        "refunds",
+        ["id", "order_id", "provider", "provider_refund_id", "amount_minor_units", "currency", "source", "refunded_at"],
+        [_refund_rows(data)],
     )
     written += writer.write(
         "analytics_events",
@@ -115,7 +121,8 @@ def _order_rows(data: DemoData):
             intent_id = demo_rows.intent_id(order_id) if intent else None
             rows.append((order_id, user_id, plan + 1, state, plan_row.price_minor_units, plan_row.currency, intent_id,
                          f"{intent_id}_secret_demo" if intent else None, created[offset],
-                         paid[offset] if is_paid else None, activated[offset] if is_active else None))
+                         paid[offset] if is_paid else None, activated[offset] if is_active else None,
+                         int(data.order_refund_amount[order_id - 1])))
         yield rows
 
 
@@ -136,6 +143,18 @@ def _profile_rows(data: DemoData, created_at: str):
         ]
 
 
+def _refund_rows(data: DemoData) -> list[tuple]:
+    """One admin refund per refunded order, ids in the order the refunds happened."""
+    refunded = np.flatnonzero(data.order_refunded_at >= 0)
+    refunded = refunded[np.lexsort((refunded, data.order_refunded_at[refunded]))]
+    stamps = demo_rows.timestamps(data.order_refunded_at[refunded])
+    return [
+        (number + 1, int(index) + 1, "sandbox", demo_rows.refund_id(int(index) + 1), int(data.order_refund_amount[index]),
+         data.plans[int(data.order_plan[index])].currency, "admin", stamps[number])
+        for number, index in enumerate(refunded.tolist())
+    ]
+
+
 def _webhook_rows(data: DemoData) -> list[tuple]:
     times, kinds, ids = demo_rows.actions(data)
     keep = kinds == PAID
@@ -147,5 +166,5 @@ def _webhook_rows(data: DemoData) -> list[tuple]:
         plan = data.plans[int(data.order_plan[order_id - 1])]
         event_id, event_type, payload = demo_rows.webhook_payload(order_id, kind, plan.price_minor_units, plan.currency)
         outcome = "paid" if kind == PAID else "payment_failed"
-        rows.append((number + 1, "sandbox", event_id, event_type, json.dumps(payload), outcome, stamps[number]))
+        rows.append((number + 1, "sandbox", event_id, event_type, json.dumps(payload), outcome, stamps[number], order_id))
     return rows

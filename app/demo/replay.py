@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from app.config import get_settings
 from app.demo import rows as demo_rows
-from app.demo.generate import ACTIVATED, CHECKOUT, PAID, PAYMENT_FAILED, SIGNUP, DemoData
+from app.demo.generate import ACTIVATED, CHECKOUT, PAID, PAYMENT_FAILED, REFUNDED, SIGNUP, DemoData
 from app.models.esim import EsimProfile
 from app.models.order import Order
 from app.models.plan import Plan
@@ -20,6 +20,7 @@ from app.models.user import User
 from app.services.auth import get_or_create_user
 from app.services.funnel_store import mark_verified
 from app.services.orders import activate_esim, create_order, handle_webhook_event, mark_paid
+from app.services.refunds import ProviderRefund, apply_refund
 
 
 def replay(session: Session, data: DemoData, *, show_progress: bool = True) -> None:
@@ -60,6 +61,10 @@ def replay(session: Session, data: DemoData, *, show_progress: bool = True) -> N
             mark_paid(session, _with_intent(session, entity), source="payment_intent", provider="sandbox", now=now)
         elif kind == ACTIVATED:
             activate_esim(session, session.get(Order, entity), now=now)
+        elif kind == REFUNDED:
+            order = session.get(Order, entity)
+            refund = ProviderRefund(demo_rows.refund_id(entity), int(data.order_refund_amount[entity - 1]), order.currency, "succeeded")
+            apply_refund(session, order, refund, provider="sandbox", source="admin", now=now)
     session.flush()
 
 

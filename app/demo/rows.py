@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from app.demo.catalog import FIRST_NAMES, LAST_NAMES
-from app.demo.generate import ACTIVATED, CHECKOUT, DAY, EVENT_TYPES, PAID, PAYMENT_FAILED, SIGNUP, DemoData
+from app.demo.generate import ACTIVATED, CHECKOUT, DAY, EVENT_TYPES, PAID, PAYMENT_FAILED, REFUNDED, SIGNUP, DemoData
 
 CHUNK = 50_000
 
@@ -47,11 +47,17 @@ def intent_id(order_id: int) -> str:
     return f"pi_demo_{order_id:09d}"
 
 
+def refund_id(order_id: int) -> str:
+    return f"re_demo_{order_id:09d}"
+
+
 def order_status(data: DemoData) -> np.ndarray:
     status = np.full(len(data.order_user), "pending", dtype=object)
     status[data.order_failed_at >= 0] = "payment_failed"
     status[data.order_paid_at >= 0] = "paid"
     status[data.order_activated_at >= 0] = "activated"
+    full = (data.order_refunded_at >= 0) & (data.order_refund_amount == np.array([p.price_minor_units for p in data.plans])[data.order_plan])
+    status[full] = "refunded"
     return status
 
 
@@ -68,6 +74,7 @@ def actions(data: DemoData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         (data.order_failed_at, PAYMENT_FAILED, order_ids),
         (data.order_paid_at, PAID, order_ids),
         (data.order_activated_at, ACTIVATED, order_ids),
+        (data.order_refunded_at, REFUNDED, order_ids),
     ]
     times = np.concatenate([t[t >= 0] for t, _, _ in parts])
     kinds = np.concatenate([np.full((t >= 0).sum(), k, dtype=np.int8) for t, k, _ in parts])
@@ -88,8 +95,6 @@ def plan_snapshot_json(data: DemoData) -> list[str]:
 def event_rows(data: DemoData, created_at: str) -> Iterator[list[tuple]]:
     """analytics_events rows in id order, in chunks."""
     times, kinds, ids = actions(data)
-    keep = kinds != PAYMENT_FAILED
-    times, kinds, ids = times[keep], kinds[keep], ids[keep]
     snapshots = plan_snapshot_json(data)
     prices = [p.price_minor_units for p in data.plans]
     currencies = [p.currency for p in data.plans]
@@ -113,6 +118,20 @@ def event_rows(data: DemoData, created_at: str) -> Iterator[list[tuple]]:
             plan = int(data.order_plan[index])
             if kind == CHECKOUT:
                 amount, currency, metadata = prices[plan], currencies[plan], snapshots[plan]
+            elif kind == PAYMENT_FAILED:
+                amount, currency = prices[plan], currencies[plan]
+                attempt, _, _ = webhook_payload(entity, kind, amount, currency)
+                metadata = json.dumps({"payment_intent_id": intent_id(entity), "attempt_id": attempt, "provider": "sandbox"})
+                rows.append((event_id, event_type, user_id, entity, plan + 1, amount, currency, metadata,
+                             stamps[offset], created_at, f"{event_type}:{attempt}"))
+                continue
+            elif kind == REFUNDED:
+                amount, currency = int(data.order_refund_amount[index]), currencies[plan]
+                metadata = json.dumps({"refund_id": refund_id(entity), "provider": "sandbox", "source": "admin",
+                                       "full": amount == prices[plan], "refunded_minor_units": amount})
+                rows.append((event_id, event_type, user_id, entity, plan + 1, amount, currency, metadata,
+                             stamps[offset], created_at, f"{event_type}:{refund_id(entity)}"))
+                continue
             elif kind == PAID:
                 source = "webhook" if was_retried[index] else "payment_intent"
                 amount, currency = prices[plan], currencies[plan]

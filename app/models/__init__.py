@@ -19,6 +19,7 @@ from app.models.funnel import (
     RollupMeta,
     UserPaidPeriod,
 )
+from app.models.finance import FxRate, Refund
 from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import AuthSession, LoginCode, RateLimitCounter, User
@@ -37,6 +38,7 @@ __all__ = [
     "FunnelGapRollup",
     "FunnelRollup",
     "FunnelStep",
+    "FxRate",
     "LoginCode",
     "Order",
     "OrderStatus",
@@ -45,6 +47,7 @@ __all__ = [
     "RateLimitCounter",
     "RetentionRollup",
     "RollupMeta",
+    "Refund",
     "User",
     "UserPaidPeriod",
 ]

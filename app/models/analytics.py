@@ -22,9 +22,15 @@ class EventType(StrEnum):
     CHECKOUT_STARTED = "checkout_started"
     PAYMENT_SUCCEEDED = "payment_succeeded"
     ESIM_ACTIVATED = "esim_activated"
+    # Money facts beside the funnel: one per failed payment attempt, one per refund.
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_REFUNDED = "payment_refunded"
 
 
-FUNNEL = tuple(EventType)
+# The four funnel steps, in order; the money facts are not steps.
+FUNNEL = (EventType.USER_SIGNUP, EventType.CHECKOUT_STARTED, EventType.PAYMENT_SUCCEEDED, EventType.ESIM_ACTIVATED)
+# Event types whose amount is added to the rollups' revenue_minor_units column.
+AMOUNT_EVENTS = (EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_REFUNDED)
 
 
 class AnalyticsEvent(Base):

@@ -14,6 +14,7 @@ class OrderStatus(StrEnum):
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
     ACTIVATED = "activated"
+    REFUNDED = "refunded"
 
 
 class Order(Base):
@@ -30,6 +31,8 @@ class Order(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utc_now)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Sum of the order's succeeded refunds; the order is `refunded` once it equals the amount.
+    refunded_minor_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PaymentWebhookEvent(Base):
@@ -40,6 +43,8 @@ class PaymentWebhookEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(20))
     provider_event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # The order the event was about, when one was found (support's order timeline).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True, index=True)
     event_type: Mapped[str] = mapped_column(String(80))
     payload: Mapped[dict] = mapped_column(JSONType)
     outcome: Mapped[str] = mapped_column(String(40))

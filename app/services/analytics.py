@@ -6,6 +6,8 @@ The reports ask a `ReportEngine` (`app.services.report_engine`) for typed pieces
 """
 
 import datetime as dt
+import hashlib
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,6 +35,16 @@ CONVERSIONS = {
     "signup_to_activation": (EventType.USER_SIGNUP, EventType.ESIM_ACTIVATED),
 }
 ALL_TYPES = [e.value for e in FUNNEL]
+PER_FACT_EVENTS = (EventType.PAYMENT_FAILED, EventType.PAYMENT_REFUNDED)
+DEDUPE_KEY_LENGTH = 80
+
+
+def fact_dedupe_key(event_type: EventType, fact_id: str) -> str:
+    """`payment_refunded:re_123`; a provider id too long for the column is replaced by its SHA-256."""
+    key = f"{event_type}:{fact_id}"
+    if len(key) <= DEDUPE_KEY_LENGTH:
+        return key
+    return f"{event_type}:sha256:{hashlib.sha256(fact_id.encode()).hexdigest()[:48]}"
 
 
 def record_event(
@@ -46,10 +58,19 @@ def record_event(
     currency: str | None = None,
     metadata: dict[str, Any] | None = None,
     occurred_at: dt.datetime | None = None,
+    fact_id: str | None = None,
 ) -> AnalyticsEvent:
-    """Stage one funnel event and its rollup increments in the caller's transaction."""
+    """Stage one event and its rollup increments in the caller's transaction.
+
+    `payment_failed` and `payment_refunded` happen more than once per order: `fact_id`
+    (the failed attempt's or the refund's provider id) makes each one's dedupe key.
+    """
     event_type = EventType(event_type)
-    if event_type is EventType.USER_SIGNUP:
+    if event_type in PER_FACT_EVENTS:
+        if order_id is None or not fact_id:
+            raise ValueError(f"{event_type} needs order_id and fact_id")
+        dedupe_key = fact_dedupe_key(event_type, fact_id)
+    elif event_type is EventType.USER_SIGNUP:
         if user_id is None:
             raise ValueError("user_signup needs user_id")
         dedupe_key = f"{event_type}:user:{user_id}"

@@ -15,6 +15,7 @@ from app.models.esim import EsimProfile
 from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import User
+from app.services import refunds
 from app.services.analytics import record_event
 from app.services.payments import Intent, PaymentProvider
 
@@ -36,12 +37,20 @@ def plan_snapshot(plan: Plan) -> dict:
     }
 
 
-def create_order(session: Session, user: User, plan_id: int, *, now: dt.datetime | None = None) -> Order:
-    """A pending order at the plan's current price, with its `checkout_started` event."""
+def create_order(
+    session: Session, user: User, plan_id: int, *, now: dt.datetime | None = None, allow_backorders: bool = False
+) -> Order:
+    """A pending order at the plan's current price, with its `checkout_started` event.
+
+    Without `allow_backorders`, a plan with no available eSIM profile is refused (409).
+    Checkout reserves nothing: activation is where a profile is claimed under a lock.
+    """
     now = now or utc_now()
     plan = session.get(Plan, plan_id)
     if plan is None or not plan.active:
         raise NotFound(f"Plan {plan_id} does not exist or is not on sale")
+    if not allow_backorders and not _has_stock(session, plan.id):
+        raise Conflict(f"Plan {plan.id} ({plan.name}) is out of stock: no eSIM profile is available, so it cannot be ordered now")
     order = Order(
         user_id=user.id,
         plan_id=plan.id,
@@ -64,6 +73,11 @@ def create_order(session: Session, user: User, plan_id: int, *, now: dt.datetime
         occurred_at=now,
     )
     return order
+
+
+def _has_stock(session: Session, plan_id: int) -> bool:
+    free = select(EsimProfile.id).where(EsimProfile.plan_id == plan_id, EsimProfile.order_id.is_(None)).limit(1)
+    return session.scalar(free) is not None
 
 
 def lock_order(session: Session, order_id: int) -> Order | None:
@@ -130,6 +144,38 @@ def mark_paid(session: Session, order: Order, *, source: str, provider: str, now
     return True
 
 
+def record_failed_attempt(session: Session, order: Order, attempt_id: str, *, provider: str, now: dt.datetime | None = None) -> bool:
+    """One `payment_failed` event per failed attempt id; False when that attempt was already counted."""
+    try:
+        with session.begin_nested():
+            record_event(
+                session,
+                EventType.PAYMENT_FAILED,
+                user_id=order.user_id,
+                order_id=order.id,
+                plan_id=order.plan_id,
+                amount_minor_units=order.amount_minor_units,
+                currency=order.currency,
+                metadata={"payment_intent_id": order.payment_intent_id, "attempt_id": attempt_id, "provider": provider},
+                occurred_at=now or utc_now(),
+                fact_id=attempt_id,
+            )
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def failed_attempt_id(event: dict, intent: dict) -> str:
+    """The failed attempt: the intent's charge when Stripe names it, else the event itself."""
+    for candidate in (intent.get("latest_charge"), (intent.get("last_payment_error") or {}).get("charge")):
+        if isinstance(candidate, dict):
+            candidate = candidate.get("id")
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return event["id"]
+
+
 def mark_payment_failed(session: Session, order: Order) -> bool:
     """pending → payment_failed; a paid order never goes back."""
     return (
@@ -148,11 +194,19 @@ def handle_webhook_event(session: Session, event: dict, *, provider: str, now: d
     data = event.get("data")
     # Signed but odd bodies (data as a list, a string...) are ignored, not a crash.
     intent = data.get("object") if isinstance(data, dict) else None
-    intent_id = intent.get("id") if isinstance(intent, dict) else None
-    handled = event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed")
+    is_refund = event["type"] in refunds.REFUND_EVENT_TYPES
+    intent_id = None
+    if isinstance(intent, dict):
+        # Refund events carry a Charge or a Refund object, which names its intent.
+        intent_id = refunds.refund_intent_id(intent) if is_refund else intent.get("id")
+    handled = is_refund or event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed")
     order = None
     if handled and isinstance(intent_id, str):
-        order = session.scalar(select(Order).where(Order.payment_intent_id == intent_id))
+        # Locked before the inbox row is written: that row's foreign key takes a shared lock on
+        # the order, and two deliveries each holding one while waiting to update it deadlock.
+        order = session.scalar(
+            select(Order).where(Order.payment_intent_id == intent_id).with_for_update().execution_options(populate_existing=True)
+        )
         if order is None:
             # Not stored in the inbox: the intent may belong to a checkout that has not
             # committed yet, and a redelivery must then still be able to pay it.
@@ -165,6 +219,7 @@ def handle_webhook_event(session: Session, event: dict, *, provider: str, now: d
                 event_type=event["type"],
                 payload=event,
                 outcome="received",
+                order_id=order.id if order else None,
             )
             session.add(inbox)
             session.flush()
@@ -175,7 +230,11 @@ def handle_webhook_event(session: Session, event: dict, *, provider: str, now: d
 
 
 def _apply_event(session: Session, event: dict, order: Order, intent: dict, *, provider: str, now: dt.datetime | None) -> str:
+    if event["type"] in refunds.REFUND_EVENT_TYPES:
+        return refunds.apply_refund_event(session, event, order, provider=provider, now=now)
     if event["type"] == "payment_intent.payment_failed":
+        # Counted even when the order is paid by now: Stripe may deliver an earlier attempt's failure late.
+        record_failed_attempt(session, order, failed_attempt_id(event, intent), provider=provider, now=now)
         return "payment_failed" if mark_payment_failed(session, order) else "no_change"
     amount, currency = intent.get("amount"), intent.get("currency")
     if type(amount) is not int or amount != order.amount_minor_units or not isinstance(currency, str) or currency.upper() != order.currency:

@@ -8,6 +8,7 @@ import stripe
 
 from app.config import Settings
 from app.models.order import Order
+from app.services.refunds import ProviderRefund
 from app.services.webhook_body import decode_text, parse_event
 
 
@@ -25,6 +26,8 @@ class PaymentProvider(Protocol):
 
     def intent_status(self, intent_id: str) -> str: ...
 
+    def create_refund(self, order: Order, amount_minor_units: int) -> ProviderRefund: ...
+
 
 class SandboxProvider:
     """Local intents; with auto-confirm they succeed at creation."""
@@ -40,6 +43,10 @@ class SandboxProvider:
 
     def intent_status(self, intent_id: str) -> str:
         return "succeeded" if self.auto_confirm else "requires_payment_method"
+
+    def create_refund(self, order: Order, amount_minor_units: int) -> ProviderRefund:
+        """Sandbox refunds succeed at once, like a card refund Stripe confirms synchronously."""
+        return ProviderRefund(f"re_{secrets.token_hex(12)}", amount_minor_units, order.currency, "succeeded")
 
 
 class StripeProvider:
@@ -67,6 +74,14 @@ class StripeProvider:
 
     def intent_status(self, intent_id: str) -> str:
         return self.client.v1.payment_intents.retrieve(intent_id).status
+
+    def create_refund(self, order: Order, amount_minor_units: int) -> ProviderRefund:
+        refund = self.client.v1.refunds.create(
+            params={"payment_intent": order.payment_intent_id, "amount": amount_minor_units, "metadata": {"order_id": str(order.id)}},
+            # The same request (same order, same refunded total, same amount) is one refund, even when retried.
+            options={"idempotency_key": f"order-{order.id}-refund-{order.refunded_minor_units}-{amount_minor_units}"},
+        )
+        return ProviderRefund(refund.id, refund.amount, refund.currency, refund.status or "pending")
 
 
 def get_provider(settings: Settings) -> PaymentProvider:

@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.analytics import (
+    AMOUNT_EVENTS,
     FUNNEL,
     AnalyticsDailyPlan,
     AnalyticsDailyTotal,
@@ -30,6 +31,8 @@ from app.services.dates import DayRange, as_date, is_month_end, next_month
 
 ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsMonthlyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
 PAID = EventType.PAYMENT_SUCCEEDED.value
+# Types whose amounts are summed in revenue_minor_units: payments, and refunds (per type, so never mixed).
+AMOUNT_TYPES = [e.value for e in AMOUNT_EVENTS]
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class PlanRevenue:
 def add_event(session: Session, event: AnalyticsEvent) -> None:
     """Add one staged event to the daily totals and, for a payment, to the plan rollups."""
     day = event.occurred_at.astimezone(dt.UTC).date()
-    revenue = (event.amount_minor_units or 0) if event.event_type == PAID else 0
+    revenue = (event.amount_minor_units or 0) if event.event_type in AMOUNT_TYPES else 0
     keys = {"event_type": event.event_type, "currency": event.currency or ""}
     counts = {"event_count": 1, "revenue_minor_units": revenue}
     sqlcompat.add_counts(session, AnalyticsDailyTotal.__table__, {"day": day, **keys}, counts)
@@ -82,7 +85,8 @@ def rebuild(session: Session) -> dict[str, int]:
     day = sqlcompat.day_of(session, e.occurred_at)
     currency = func.coalesce(e.currency, "")
     is_payment = e.event_type == PAID
-    revenue = func.sum(case((is_payment, func.coalesce(e.amount_minor_units, 0)), else_=0))
+    has_amount = e.event_type.in_(AMOUNT_TYPES)
+    revenue = func.sum(case((has_amount, func.coalesce(e.amount_minor_units, 0)), else_=0))
     for table in ROLLUP_TABLES:
         session.execute(delete(table))
     session.execute(

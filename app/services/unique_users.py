@@ -30,12 +30,12 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import utc_now
-from app.models.analytics import AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
+from app.models.analytics import FUNNEL, AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
 from app.services import rollup_repo
 from app.services.dates import DayRange, as_date, closed_months, month_end, whole_months
 
 SIGNUP = EventType.USER_SIGNUP.value
-BITMAP_TYPES = [e.value for e in EventType if e != EventType.USER_SIGNUP]
+BITMAP_TYPES = [e.value for e in FUNNEL if e != EventType.USER_SIGNUP]  # the funnel steps; money facts need none
 # Bound for IN lists of (period, type) keys: well under every database's parameter limit.
 KEYS_PER_QUERY = 500
 CACHE_BYTES = 512 * 2**20

@@ -15,3 +15,12 @@ def currency_decimals() -> dict[str, int]:
         for code in sorted(list_currencies())
         if (precision := get_currency_precision(code)) != DEFAULT_DECIMALS
     }
+
+
+def format_money(amount_minor_units: int | None, currency: str | None) -> str:
+    """`1999, "USD"` → `19.99 USD` (the currency's own decimals); empty for no amount."""
+    if amount_minor_units is None or not currency:
+        return ""
+    places = currency_decimals().get(currency, DEFAULT_DECIMALS)
+    major = amount_minor_units / 10**places
+    return f"{major:,.{places}f} {currency}"

@@ -123,7 +123,7 @@ def test_codes_and_tokens_never_reach_the_logs(client, mailbox, caplog, capsys):
     ],
 )
 def test_stale_or_forged_webhooks_change_nothing(live_client, engine, make_signature):
-    shop = build_shop(live_client, profiles=0)
+    shop = build_shop(live_client, profiles=1)
     order_id = live_client.post("/orders", json={"plan_id": shop.plan_id}, headers=shop.customer_headers).json()["id"]
     intent = live_client.post(f"/orders/{order_id}/payment-intent", headers=shop.customer_headers).json()["payment_intent_id"]
     payload = stripe_event("evt_forged", "payment_intent.succeeded", intent, 1999, "usd")

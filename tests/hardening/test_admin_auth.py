@@ -18,7 +18,7 @@ ADMIN_ROUTES = sorted(
 
 
 def send(client, method: str, path: str, headers: dict):
-    path = path.replace("{plan_id}", "1")
+    path = path.replace("{plan_id}", "1").replace("{order_id}", "1")
     body = {"profiles": [{"iccid": "89440000000000000009", "activation_code": "x"}]} if "esim" in path else PLAN
     return client.request(method, path, headers=headers, json=body if method == "POST" else None)
 

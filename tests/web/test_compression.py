@@ -55,8 +55,8 @@ def test_csv_downloads_still_work_compressed(client, admin):
     text = gzip.decompress(packed.sent).decode()
     assert text == plain.sent.decode()
     lines = text.splitlines()
-    assert lines[0] == "date,user_signup,checkout_started,payment_succeeded,esim_activated"
-    assert lines[1:] == [f"2026-11-{d:02d},0,0,0,0" for d in range(1, 31)]
+    assert lines[0] == "date,user_signup,checkout_started,payment_succeeded,esim_activated,payments_failed"
+    assert lines[1:] == [f"2026-11-{d:02d},0,0,0,0,0" for d in range(1, 31)]
 
 
 def test_the_body_limit_still_answers_413_through_gzip(client):

@@ -253,12 +253,16 @@ def test_the_csv_download_matches_the_table(admin_page, today, screenshot):
     rows = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8").read())))
 
     header = ["date", *(th.get_attribute("data-column") for th in admin_page.locator("#daily-table thead th[data-column]").all())]
-    assert rows[0] == header == ["date", "user_signup", "payment_succeeded", "revenue_JPY", "revenue_USD"]
+    assert header == ["date", "user_signup", "payment_succeeded", "revenue_JPY", "revenue_USD"]
+    # The CSV names each money column's unit and adds refunds, net and failed payments.
+    assert rows[0] == ["date", "user_signup", "payment_succeeded", "revenue_JPY_minor", "revenue_USD_minor", "refunds_JPY_minor",
+                       "refunds_USD_minor", "net_JPY_minor", "net_USD_minor", "payments_failed"]
     table = [
         [tr.get_attribute("data-date"), *(td.get_attribute("data-value") for td in tr.locator("td").all())]
         for tr in admin_page.locator("#daily-table tbody tr").all()
     ]
-    assert rows[1:] == table
+    assert [row[:5] for row in rows[1:]] == table
+    assert all(row[5:] == ["0", "0", row[3], row[4], "0"] for row in rows[1:])  # no refunds or failures seeded
     expected = [
         [day(today, n), str(f["counts"]["user_signup"]), str(f["counts"]["payment_succeeded"]),
          str(f["revenue"].get("JPY", 0)), str(f["revenue"].get("USD", 0))]
@@ -299,8 +303,9 @@ def test_loading_state_is_explicit(admin_page, screenshot):
     expect(admin_page.locator("#status")).to_have_text("Loading…")
     assert admin_page.locator("#dashboard").get_attribute("aria-busy") == "true"
     screenshot(admin_page, "dashboard-loading")
-    assert len(held) == 1
-    held[0].continue_()
+    assert len(held) == 2  # the dashboard's request and the finance panel's
+    for route in held:
+        route.continue_()
     wait_loaded(admin_page)
     assert admin_page.locator("#status").inner_text() == ""
     assert admin_page.locator("[data-kpi]").count() == 5

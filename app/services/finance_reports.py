@@ -1,0 +1,240 @@
+"""Finance figures for the analytics reports, from the daily rollups and `fx_rates` only.
+
+Gross revenue is `payment_succeeded` amounts, refunds are `payment_refunded` amounts,
+net = gross − refunds, per original currency, exactly as the rollups hold them.
+
+Conversion into one currency: every (day, currency) rollup amount is converted at the
+ECB rate in force that day (the day's rate, or the last published before it), the
+day's converted amounts are summed unrounded and rounded half-up to a whole minor unit
+once per day; range totals are the sums of those daily figures, so a timeseries adds up
+to the overview exactly. Amounts without a rate on or before their day are left out and
+listed under `unconverted`, never counted as zero. Top plans: one rounding per
+(plan, currency) row over its unrounded daily conversions.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInput
+from app.models.analytics import AnalyticsDailyPlan, AnalyticsDailyTotal, EventType
+from app.models.plan import Plan
+from app.schemas.analytics import Overview, Timeseries
+from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
+from app.services import fx, rollup_repo
+from app.services.dates import DayRange, as_date
+from app.services.report_engine import ReportEngine
+from app.services.unique_users import count_unique_users
+
+PAID, REFUNDED, FAILED = EventType.PAYMENT_SUCCEEDED.value, EventType.PAYMENT_REFUNDED.value, EventType.PAYMENT_FAILED.value
+MONEY_TYPES = (PAID, REFUNDED, FAILED)
+
+
+def check_currency(session: Session, currency: str | None) -> str | None:
+    """The asked currency upper-cased, if `fx_rates` has rates for it; otherwise 422."""
+    if currency is None:
+        return None
+    code = currency.strip().upper()
+    known = fx.known_currencies(session)
+    if code not in known:
+        hint = f"one of {', '.join(known)}" if known else "none loaded yet: run `python -m app fx-rates load`"
+        raise InvalidInput(f"currency: {currency!r} has no exchange rates ({hint})")
+    return code
+
+
+def money_rows(session: Session, days: DayRange) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+    """(day, type, currency) → (events, amount) for payments, refunds and failed payments."""
+    t = AnalyticsDailyTotal
+    rows = session.connection().execute(
+        select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
+            t.day >= days.start, t.day <= days.end, t.event_type.in_(MONEY_TYPES)
+        )
+    ).all()
+    return {(as_date(day), kind, currency): (int(n), int(amount)) for day, kind, currency, n, amount in rows}
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _avg(total: int, count: int) -> int | None:
+    return fx.round_minor(Decimal(total) / count) if count else None
+
+
+class DailyConversion:
+    """Per day: converted gross and refunds (rounded once per day), and what could not be converted."""
+
+    def __init__(self, session: Session, rows: dict, days: DayRange, target: str):
+        currencies = {c for (_, kind, c) in rows if c and kind in (PAID, REFUNDED)} | {target}
+        self.book = fx.rate_book(session, currencies, days.start, days.end)
+        self.target = target
+        self.gross: dict[dt.date, int] = {}
+        self.refunds: dict[dt.date, int] = {}
+        self.payments = 0
+        self.unconverted: dict[str, int] = defaultdict(int)
+        self.rate_days: set[dt.date] = set()
+        self.max_rate_age_days = 0
+        exact: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
+        for (day, kind, currency), (count, amount) in sorted(rows.items()):
+            if kind == FAILED or not currency:
+                continue
+            value = self.book.convert(amount, currency, target, day)
+            if value is None:
+                self.unconverted[currency] += amount
+                continue
+            exact[(day, kind)] += value
+            if kind == PAID:
+                self.payments += count
+            if currency != target:
+                used = [self.book.rate(code, day)[0] for code in (currency, target)]
+                self.rate_days.update(used)
+                self.max_rate_age_days = max(self.max_rate_age_days, *((day - published).days for published in used))
+        for (day, kind), value in exact.items():
+            (self.gross if kind == PAID else self.refunds)[day] = fx.round_minor(value)
+
+    def net(self, day: dt.date) -> int:
+        return self.gross.get(day, 0) - self.refunds.get(day, 0)
+
+
+def extend_overview(session: Session, overview: Overview, days: DayRange, currency: str | None) -> FinanceOverview:
+    """The overview plus refunds, net revenue, failed payments, AOV and (with `currency`) converted totals."""
+    rows = money_rows(session, days)
+    gross, refunds, payments = defaultdict(int), defaultdict(int), defaultdict(int)
+    failed = 0
+    for (_, kind, cur), (count, amount) in rows.items():
+        if kind == PAID and cur:
+            gross[cur] += amount
+            payments[cur] += count
+        elif kind == REFUNDED and cur:
+            refunds[cur] += amount
+        elif kind == FAILED:
+            failed += count
+    currencies = sorted(set(gross) | set(refunds))
+    succeeded = sum(payments.values())
+    converted = None
+    top = overview.top_plans
+    if currency:
+        conversion = DailyConversion(session, rows, days, currency)
+        paying = count_unique_users(session, days, [PAID])[PAID]
+        total_gross = sum(conversion.gross.values())
+        total_refunds = sum(conversion.refunds.values())
+        converted = ConvertedTotals(
+            currency=currency,
+            gross_revenue_minor_units=total_gross,
+            refunds_minor_units=total_refunds,
+            net_revenue_minor_units=total_gross - total_refunds,
+            payments=conversion.payments,
+            average_order_value_minor_units=_avg(total_gross, conversion.payments),
+            paying_users=paying,
+            revenue_per_paying_user_minor_units=_avg(total_gross, paying),
+            unconverted=dict(sorted(conversion.unconverted.items())),
+            rates_through=max(conversion.rate_days) if conversion.rate_days else None,
+            oldest_rate_age_days=conversion.max_rate_age_days,
+            source=fx.SOURCE,
+        )
+        top = converted_top_plans(session, days, conversion.book, currency)
+    body = {name: getattr(overview, name) for name in type(overview).model_fields}
+    body["top_plans"] = top
+    return FinanceOverview(
+        **body,
+        refunds={c: refunds.get(c, 0) for c in currencies},
+        net_revenue={c: gross.get(c, 0) - refunds.get(c, 0) for c in currencies},
+        payments_by_currency={c: payments.get(c, 0) for c in currencies},
+        average_order_value={c: _avg(gross[c], payments[c]) for c in currencies if payments.get(c)},
+        payments_failed=failed,
+        payment_failure_rate=_ratio(failed, failed + succeeded),
+        converted=converted,
+    )
+
+
+def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, target: str, limit: int = 10) -> list[FinanceTopPlan]:
+    """(plan, currency) rows ranked by revenue converted into `target` (unconvertible rows last)."""
+    d = AnalyticsDailyPlan
+    rows = session.connection().execute(
+        select(d.day, d.plan_id, d.currency, d.payments, d.revenue_minor_units).where(d.day >= days.start, d.day <= days.end)
+    ).all()
+    currencies = {currency for _, _, currency, _, _ in rows} | {target}
+    if not currencies <= set(book.by_currency) | {target}:
+        book = fx.rate_book(session, currencies, days.start, days.end)
+    totals: dict[tuple[int, str], list] = {}
+    for day, plan_id, currency, count, amount in rows:
+        entry = totals.setdefault((plan_id, currency), [0, 0, Decimal(0), True])
+        entry[0] += int(amount)
+        entry[1] += int(count)
+        value = book.convert(int(amount), currency, target, as_date(day))
+        if value is None:
+            entry[3] = False
+        else:
+            entry[2] += value
+    ranked = []
+    for (plan_id, currency), (revenue, count, converted, complete) in totals.items():
+        value = fx.round_minor(converted) if complete else None
+        ranked.append((value, revenue, count, plan_id, currency))
+    ranked.sort(key=lambda r: (r[0] is None, -(r[0] or 0), -r[2], r[3], r[4]))
+    names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_([r[3] for r in ranked[:limit]]))).all())
+    return [
+        FinanceTopPlan(plan_id=plan_id, plan_name=names.get(plan_id), currency=currency, revenue_minor_units=revenue,
+                       payments=count, converted_revenue_minor_units=value)
+        for value, revenue, count, plan_id, currency in ranked[:limit]
+    ]
+
+
+def extend_timeseries(session: Session, series: Timeseries, days: DayRange, currency: str | None) -> FinanceTimeseries:
+    """Each bucket plus refunds, net revenue, failed payments and failure rate; converted figures with `currency`."""
+    rows = money_rows(session, days)
+    per_day: dict[dt.date, dict] = defaultdict(lambda: {"refunds": {}, "failed": 0, "paid": 0})
+    for (day, kind, cur), (count, amount) in rows.items():
+        if kind == REFUNDED and cur:
+            per_day[day]["refunds"][cur] = amount
+        elif kind == FAILED:
+            per_day[day]["failed"] += count
+        elif kind == PAID:
+            per_day[day]["paid"] += count
+    conversion = DailyConversion(session, rows, days, currency) if currency else None
+    buckets = []
+    for bucket in series.buckets:
+        day = per_day.get(bucket.date, {"refunds": {}, "failed": 0, "paid": 0})
+        currencies = sorted(set(bucket.revenue) | set(day["refunds"]))
+        extra = {
+            "refunds": dict(sorted(day["refunds"].items())),
+            "net_revenue": {c: bucket.revenue.get(c, 0) - day["refunds"].get(c, 0) for c in currencies},
+            "payments_failed": day["failed"],
+            "payment_failure_rate": _ratio(day["failed"], day["failed"] + day["paid"]),
+        }
+        if conversion:
+            extra["converted_revenue_minor_units"] = conversion.gross.get(bucket.date, 0)
+            extra["converted_refunds_minor_units"] = conversion.refunds.get(bucket.date, 0)
+            extra["converted_net_revenue_minor_units"] = conversion.net(bucket.date)
+        buckets.append(FinanceBucket(**bucket.model_dump(), **extra))
+    body = series.model_dump()
+    body["buckets"] = buckets
+    return FinanceTimeseries(**body, currency=currency)
+
+
+def converted_revenue_by_day(session: Session, start: dt.date, end: dt.date, target: str) -> dict[dt.date, int]:
+    """Every currency's payment revenue per day converted into `target` (rounded once per day), for projections."""
+    days = DayRange(start, end)
+    rows = {k: v for k, v in money_rows(session, days).items() if k[1] == PAID}
+    return DailyConversion(session, rows, days, target).gross
+
+
+class ConvertedRevenueEngine:
+    """A report engine whose daily revenue in a currency is every currency converted into it (for projections)."""
+
+    def __init__(self, session: Session, engine: ReportEngine):
+        self.session = session
+        self.engine = engine
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
+        """(revenue of every currency converted into `currency`, signups, payments in every currency) per day."""
+        own = self.engine.forecast_series_by_day(start, end, currency)
+        revenue = converted_revenue_by_day(self.session, start, end, currency)
+        payments = {day: n for (day, _), n in rollup_repo.counts_by_day(self.session, start, end, [EventType.PAYMENT_SUCCEEDED.value]).items()}
+        days = sorted(set(own) | set(revenue) | set(payments))
+        return {day: (revenue.get(day, 0), own.get(day, (0, 0, 0))[1], payments.get(day, 0)) for day in days}
