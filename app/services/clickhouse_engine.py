@@ -117,15 +117,17 @@ class ClickHouseEngine:
         names = self.plan_names({row[0] for row in rows}) if rows else {}
         return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for plan_id, currency, revenue, payments in rows]
 
-    def signups_and_revenue_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int]]:
-        signup, paid = literal(SIGNUP), literal(PAID)
+    def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
+        """(revenue in `currency`, signups, payments in `currency`) per day with any."""
+        signup, paid, cur = literal(SIGNUP), literal(PAID), literal(currency)
+        is_payment = f"event_type = {paid} AND currency = {cur}"
         rows = self.client.rows(
-            f"SELECT day, sumIf(event_count, event_type = {signup}), "
-            f"sumIf(revenue_minor_units, event_type = {paid} AND currency = {literal(currency)}) "
-            f"FROM {self._rollup(start, end, f'(event_type = {signup} OR (event_type = {paid} AND currency = {literal(currency)}))')} "
+            f"SELECT day, sumIf(revenue_minor_units, {is_payment}), sumIf(event_count, event_type = {signup}), "
+            f"sumIf(event_count, {is_payment}) "
+            f"FROM {self._rollup(start, end, f'(event_type = {signup} OR ({is_payment}))')} "
             "GROUP BY day"
         )
-        return {day: (signups, revenue) for day, signups, revenue in rows}
+        return {day: (int(revenue), int(signups), int(payments)) for day, revenue, signups, payments in rows}
 
     def first_event_day(self) -> dt.date | None:
         rows = self.client.rows(f"SELECT count(), min(day) FROM {self.daily_table} WHERE event_count > 0")

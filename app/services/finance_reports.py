@@ -101,10 +101,19 @@ class DailyConversion:
 
 def extend_overview(session: Session, overview: Overview, days: DayRange, currency: str | None) -> FinanceOverview:
     """The overview plus refunds, net revenue, failed payments, AOV and (with `currency`) converted totals."""
-    rows = money_rows(session, days)
+    # Per-day rows only when converting (each day has its rate); else months and edge days.
+    rows = money_rows(session, days) if currency else None
+    if rows is not None:
+        by_kind: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for (_, kind, cur), (count, amount) in rows.items():
+            by_kind[(kind, cur)][0] += count
+            by_kind[(kind, cur)][1] += amount
+        sums = {key: (n, amount) for key, (n, amount) in by_kind.items()}
+    else:
+        sums = rollup_repo.totals_by_type_and_currency(session, days, list(MONEY_TYPES))
     gross, refunds, payments = defaultdict(int), defaultdict(int), defaultdict(int)
     failed = 0
-    for (_, kind, cur), (count, amount) in rows.items():
+    for (kind, cur), (count, amount) in sums.items():
         if kind == PAID and cur:
             gross[cur] += amount
             payments[cur] += count

@@ -179,6 +179,20 @@ def totals(session: Session, days: DayRange) -> Totals:
     return Totals(counts, dict(sorted(revenue.items())))
 
 
+def totals_by_type_and_currency(session: Session, days: DayRange, types: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(type, currency) → (events, amount) over the range, from whole months and the edge days."""
+    rows = _months_then_edges(
+        AnalyticsDailyTotal, AnalyticsMonthlyTotal, days.start, days.end,
+        ["event_type", "currency", "event_count", "revenue_minor_units"],
+    ).subquery()
+    result = session.connection().execute(
+        select(rows.c.event_type, rows.c.currency, func.sum(rows.c.event_count), func.sum(rows.c.revenue_minor_units))
+        .where(rows.c.event_type.in_(types))
+        .group_by(rows.c.event_type, rows.c.currency)
+    ).all()
+    return {(kind, currency): (int(n), int(amount)) for kind, currency, n, amount in result}
+
+
 def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     """One row per day with events: counts of `types` and revenue per currency."""
     t = AnalyticsDailyTotal
