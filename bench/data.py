@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import build_engine, utc_now
 from app.demo import bulk_load, delete_all, generate
 from app.demo import rows as demo_rows
-from app.demo.generate import PAYMENT_FAILED, DemoData
+from app.demo.generate import CHECKOUT, EVENT_TYPES, PAID, PAYMENT_FAILED, REFUNDED, SIGNUP, DemoData
 from app.models.analytics import AnalyticsEvent
 from app.services.unique_users import rebuild_bitmaps as _rebuild_bitmaps
 from app.services.unique_users import refresh_bitmaps
@@ -118,20 +118,19 @@ def _empty(session: Session) -> None:
 def duckdb_events(data: DemoData) -> dict[str, np.ndarray]:
     """The same events as numpy columns for DuckDB (what analytics_events holds)."""
     times, kinds, ids = demo_rows.actions(data)
-    keep = kinds != PAYMENT_FAILED
-    times, kinds, ids = times[keep], kinds[keep], ids[keep]
-    is_order = kinds != 0
+    is_order = kinds != SIGNUP
     order_index = np.where(is_order, ids - 1, 0)
     plan = data.order_plan[order_index]
     prices = np.array([p.price_minor_units for p in data.plans])
     currencies = np.array([p.currency for p in data.plans])
-    names = np.array(["user_signup", "checkout_started", "", "payment_succeeded", "esim_activated"])
-    has_money = (kinds == 1) | (kinds == 3)
+    names = np.array([EVENT_TYPES[k] for k in range(len(EVENT_TYPES))])
+    amount = np.where(kinds == REFUNDED, data.order_refund_amount[order_index], prices[plan])
+    has_money = np.isin(kinds, [CHECKOUT, PAID, REFUNDED])
     return {
         "event_type": names[kinds],
         "user_id": np.where(is_order, data.order_user[order_index], ids),
         "plan_id": np.where(is_order, plan + 1, -1),
-        "amount_minor_units": np.where(has_money, prices[plan], 0),
-        "currency": np.where(has_money, currencies[plan], ""),
+        "amount_minor_units": np.where(has_money, amount, 0),
+        "currency": np.where(has_money | (kinds == PAYMENT_FAILED), currencies[plan], ""),
         "occurred_at": times.astype("datetime64[s]"),
     }

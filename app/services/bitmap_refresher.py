@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import get_sessionmaker, utc_now
-from app.services import analytics, unique_users
+from app.services import analytics, finance_reports, unique_users
 from app.services.dates import MAX_RANGE_DAYS, resolve_range
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ def warm_once(session: Session | None = None, *, today: dt.date | None = None) -
         settings = get_settings()
         for range_days in {settings.analytics_default_range_days, 7, 90, MAX_RANGE_DAYS}:
             days = resolve_range(None, None, default_days=range_days, today=today)
-            analytics.overview(session, days)
-            analytics.timeseries(session, days)
+            # What the endpoints compute: the report and its finance figures.
+            finance_reports.extend_overview(session, analytics.overview(session, days, today=today), days, None)
+            finance_reports.extend_timeseries(session, analytics.timeseries(session, days), days, None)
         warm_projection(session, today=today)
         session.rollback()
         return decoded
