@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from app.db import build_engine, utc_now
+from app.db import Base, build_engine, utc_now
 from app.demo import bulk_load, delete_all, generate
 from app.demo import rows as demo_rows
 from app.demo.generate import CHECKOUT, EVENT_TYPES, PAID, PAYMENT_FAILED, REFUNDED, SIGNUP, DemoData
@@ -108,9 +108,8 @@ def prepare(url: str, *, events: int, seed: int, reuse: bool, log) -> tuple[Engi
 
 def _empty(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("TRUNCATE analytics_events, analytics_daily_totals, analytics_daily_plans, analytics_monthly_plans, "
-                             "analytics_daily_user_bitmaps, analytics_monthly_user_bitmaps, esim_profiles, payment_webhook_events, "
-                             "orders, login_codes, auth_sessions, users, plans, rate_limit_counters"))
+        names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        session.execute(text(f"TRUNCATE {names}"))
     else:
         delete_all(session)
 
