@@ -95,6 +95,34 @@ def record_event(
     return event
 
 
+def record_order_event(
+    session: Session,
+    event_type: EventType,
+    order,
+    *,
+    metadata: dict[str, Any],
+    occurred_at: dt.datetime,
+    amount_minor_units: int | None = None,
+    with_money: bool = True,
+    fact_id: str | None = None,
+) -> AnalyticsEvent:
+    """`record_event` for an order's fact: its user, plan and (unless `with_money=False`) its
+    amount, or `amount_minor_units` when the fact moves another amount (a refund)."""
+    amount = order.amount_minor_units if amount_minor_units is None else amount_minor_units
+    return record_event(
+        session,
+        event_type,
+        user_id=order.user_id,
+        order_id=order.id,
+        plan_id=order.plan_id,
+        amount_minor_units=amount if with_money else None,
+        currency=order.currency if with_money else None,
+        metadata=metadata,
+        occurred_at=occurred_at,
+        fact_id=fact_id,
+    )
+
+
 def _engine(source: Session | ReportEngine, today: dt.date | None = None) -> ReportEngine:
     return SqlEngine(source, today=today) if isinstance(source, Session) else source
 

@@ -16,7 +16,7 @@ from app.models.order import Order, OrderStatus, PaymentWebhookEvent
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import refunds
-from app.services.analytics import record_event
+from app.services.analytics import record_order_event
 from app.services.payments import Intent, PaymentProvider
 
 log = logging.getLogger(__name__)
@@ -61,17 +61,7 @@ def create_order(
     )
     session.add(order)
     session.flush()
-    record_event(
-        session,
-        EventType.CHECKOUT_STARTED,
-        user_id=user.id,
-        order_id=order.id,
-        plan_id=plan.id,
-        amount_minor_units=order.amount_minor_units,
-        currency=order.currency,
-        metadata=plan_snapshot(plan),
-        occurred_at=now,
-    )
+    record_order_event(session, EventType.CHECKOUT_STARTED, order, metadata=plan_snapshot(plan), occurred_at=now)
     return order
 
 
@@ -130,14 +120,10 @@ def mark_paid(session: Session, order: Order, *, source: str, provider: str, now
     if moved != 1:
         return False
     session.refresh(order)
-    record_event(
+    record_order_event(
         session,
         EventType.PAYMENT_SUCCEEDED,
-        user_id=order.user_id,
-        order_id=order.id,
-        plan_id=order.plan_id,
-        amount_minor_units=order.amount_minor_units,
-        currency=order.currency,
+        order,
         metadata={"payment_intent_id": order.payment_intent_id, "provider": provider, "source": source},
         occurred_at=now,
     )
@@ -148,14 +134,10 @@ def record_failed_attempt(session: Session, order: Order, attempt_id: str, *, pr
     """One `payment_failed` event per failed attempt id; False when that attempt was already counted."""
     try:
         with session.begin_nested():
-            record_event(
+            record_order_event(
                 session,
                 EventType.PAYMENT_FAILED,
-                user_id=order.user_id,
-                order_id=order.id,
-                plan_id=order.plan_id,
-                amount_minor_units=order.amount_minor_units,
-                currency=order.currency,
+                order,
                 metadata={"payment_intent_id": order.payment_intent_id, "attempt_id": attempt_id, "provider": provider},
                 occurred_at=now or utc_now(),
                 fact_id=attempt_id,
@@ -265,13 +247,12 @@ def activate_esim(session: Session, order: Order, *, now: dt.datetime | None = N
     order.status = OrderStatus.ACTIVATED
     order.activated_at = now
     session.flush()
-    record_event(
+    record_order_event(
         session,
         EventType.ESIM_ACTIVATED,
-        user_id=order.user_id,
-        order_id=order.id,
-        plan_id=order.plan_id,
+        order,
         metadata={"profile_id": profile.id, "iccid": profile.iccid, "provisioning_ref": f"prov-{order.id}-{profile.id}"},
         occurred_at=now,
+        with_money=False,
     )
     return profile

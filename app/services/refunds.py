@@ -21,7 +21,7 @@ from app.errors import Conflict, InvalidInput
 from app.models.analytics import EventType
 from app.models.finance import Refund
 from app.models.order import Order, OrderStatus
-from app.services.analytics import record_event
+from app.services.analytics import record_order_event
 
 log = logging.getLogger(__name__)
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.ACTIVATED, OrderStatus.REFUNDED)
@@ -106,14 +106,11 @@ def apply_refund(
     if moved != 1:  # the row lock makes this unreachable; never count past the paid amount regardless
         raise Conflict(f"Order {order.id} changed while refunding; try again")
     session.refresh(order)
-    record_event(
+    record_order_event(
         session,
         EventType.PAYMENT_REFUNDED,
-        user_id=order.user_id,
-        order_id=order.id,
-        plan_id=order.plan_id,
+        order,
         amount_minor_units=refund.amount_minor_units,
-        currency=order.currency,
         metadata={"refund_id": refund.id, "provider": provider, "source": source, "full": full,
                   "refunded_minor_units": order.refunded_minor_units},
         occurred_at=now,

@@ -93,15 +93,6 @@ def count_unique_users(session: Session, days: DayRange, types: list[str], *, to
     return {t: result[t] for t in types}
 
 
-def user_sets(
-    session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None
-) -> dict[str, BitMap]:
-    """The exact set of user ids per type over the range."""
-    months = closed_months(days.start, days.end, today or utc_now().date())
-    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
-    return _user_sets(session, types, month_counts, day_counts)
-
-
 def _user_sets(
     session: Session, types: list[str], month_counts: dict[Key, int], day_counts: dict[Key, int]
 ) -> dict[str, BitMap]:
