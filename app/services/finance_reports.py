@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
-from app.models.analytics import AnalyticsDailyPlan, AnalyticsDailyTotal, EventType
+from app.models.analytics import EventType
 from app.models.plan import Plan
 from app.schemas.analytics import Overview, Timeseries
 from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
@@ -47,14 +47,7 @@ def check_currency(session: Session, currency: str | None) -> str | None:
 
 def money_rows(session: Session, days: DayRange) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
     """(day, type, currency) → (events, amount) for payments, refunds and failed payments."""
-    t = AnalyticsDailyTotal
-    rows = session.connection().execute(
-        select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
-            t.day >= days.start, t.day <= days.end, t.event_type.in_(MONEY_TYPES)
-        )
-    ).all()
-    return {(as_date(day), kind, currency): (int(n), int(amount)) for day, kind, currency, n, amount in rows}
-
+    return rollup_repo.rows_by_day(session, days, list(MONEY_TYPES))
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
@@ -161,10 +154,7 @@ def extend_overview(session: Session, overview: Overview, days: DayRange, curren
 
 def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, target: str, limit: int = 10) -> list[FinanceTopPlan]:
     """(plan, currency) rows ranked by revenue converted into `target` (unconvertible rows last)."""
-    d = AnalyticsDailyPlan
-    rows = session.connection().execute(
-        select(d.day, d.plan_id, d.currency, d.payments, d.revenue_minor_units).where(d.day >= days.start, d.day <= days.end)
-    ).all()
+    rows = rollup_repo.plan_rows_by_day(session, days)
     currencies = {currency for _, _, currency, _, _ in rows} | {target}
     if not currencies <= set(book.by_currency) | {target}:
         book = fx.rate_book(session, currencies, days.start, days.end)

@@ -222,6 +222,25 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     return result
 
 
+def rows_by_day(session: Session, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+    """(day, type, currency) → (events, amount) for `types` (per-day amounts, e.g. to convert at each day's rate)."""
+    t = AnalyticsDailyTotal
+    rows = session.connection().execute(
+        select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
+            *_in_range(days.start, days.end), t.event_type.in_(types)
+        )
+    ).all()
+    return {(as_date(day), kind, currency): (int(n), int(amount)) for day, kind, currency, n, amount in rows}
+
+
+def plan_rows_by_day(session: Session, days: DayRange) -> list[tuple]:
+    """(day, plan id, currency, payments, revenue) rows of the daily plan rollup in the range."""
+    d = AnalyticsDailyPlan
+    return session.connection().execute(
+        select(d.day, d.plan_id, d.currency, d.payments, d.revenue_minor_units).where(d.day >= days.start, d.day <= days.end)
+    ).all()
+
+
 def counts_by_day(session: Session, start: dt.date, end: dt.date, types: list[str]) -> dict[tuple[dt.date, str], int]:
     """Events per (day, type) with at least one event."""
     t = AnalyticsDailyTotal
