@@ -43,10 +43,8 @@ def ours(session: Session, today: dt.date, range_days: int) -> dict[str, Callabl
     return {
         # What GET /admin/analytics/overview and /timeseries compute: the report plus refunds,
         # net revenue and failed payments (no ?currency=), and the JSON the response carries.
-        "overview": fresh(lambda: finance_reports.extend_overview(
-            session, analytics.overview(session, days, today=today), days, None).model_dump_json()),
-        "timeseries": fresh(lambda: finance_reports.extend_timeseries(
-            session, analytics.timeseries(session, days), days, None).model_dump_json()),
+        "overview": fresh(lambda: finance_reports.overview_report(session, session, days, None, None, today=today).model_dump_json()),
+        "timeseries": fresh(lambda: finance_reports.timeseries_report(session, session, days, None, None).model_dump_json()),
         "projections": fresh(lambda: analytics.projections(session, window_days=WINDOW_DAYS, horizon_days=HORIZON_DAYS,
                                                             currency="USD", as_of=today, today=today)),
         # The dashboard's method: first = every model fitted (cold), median = cached (warm).

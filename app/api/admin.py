@@ -113,8 +113,7 @@ Range = Annotated[RangeQuery, Depends(range_query)]
 def overview(session: DB, source: ReportSource, admin: AdminUser, query: Range, currency: CurrencyParam = None) -> FinanceOverview:
     """Funnel counts, unique users, conversions, revenue, refunds and net per currency, failed payments, previous period, top plans; `currency` adds converted totals."""
     target = finance_reports.check_currency(session, currency)
-    body = analytics.overview(source, query.days, query.event_types, today=query.today)
-    return finance_reports.extend_overview(session, body, query.days, target)
+    return finance_reports.overview_report(session, source, query.days, query.event_types, target, today=query.today)
 
 
 @router.get("/timeseries", response_model=FinanceTimeseries, responses={200: {"content": {"text/csv": {}}}})
@@ -128,7 +127,7 @@ def timeseries(
 ):
     """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `format=csv` for a spreadsheet."""
     target = finance_reports.check_currency(session, currency)
-    body = finance_reports.extend_timeseries(session, analytics.timeseries(source, query.days, query.event_types), query.days, target)
+    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target)
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(

@@ -61,10 +61,12 @@ class FinanceOverview(Overview):
     top_plans: list[FinanceTopPlan | TopPlan]
 
 
-class FinanceBucket(OmitsUnasked, Bucket):
-    optional_fields: ClassVar[tuple[str, ...]] = (
-        "converted_revenue_minor_units", "converted_refunds_minor_units", "converted_net_revenue_minor_units",
-    )
+CONVERTED_BUCKET_FIELDS = ("converted_revenue_minor_units", "converted_refunds_minor_units", "converted_net_revenue_minor_units")
+
+
+class FinanceBucket(Bucket):
+    """A day's bucket; the converted_* figures are there only when a currency was asked for."""
+
     refunds: dict[str, int] = {}
     net_revenue: dict[str, int] = {}
     payments_failed: int = 0
@@ -74,10 +76,20 @@ class FinanceBucket(OmitsUnasked, Bucket):
     converted_net_revenue_minor_units: int | None = None
 
 
-class FinanceTimeseries(OmitsUnasked, Timeseries):
-    optional_fields: ClassVar[tuple[str, ...]] = ("currency",)
+class FinanceTimeseries(Timeseries):
     currency: str | None = Field(None, description="the currency of the converted_* figures, when asked")
     buckets: list[FinanceBucket]
+
+    @model_serializer(mode="wrap")
+    def _omit_unasked(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # Once for the whole series, not a serializer per bucket: a year is 365 buckets.
+        data = handler(self)
+        if self.currency is None:
+            data.pop("currency", None)
+            for bucket in data["buckets"]:
+                for name in CONVERTED_BUCKET_FIELDS:
+                    bucket.pop(name, None)
+        return data
 
 
 class FinanceProjection(OmitsUnasked, Projection):

@@ -123,8 +123,10 @@ def record_order_event(
     )
 
 
-def _engine(source: Session | ReportEngine, today: dt.date | None = None) -> ReportEngine:
+def report_engine(source: Session | ReportEngine, today: dt.date | None = None) -> ReportEngine:
+    """The SQL engine on a session, or the engine given."""
     return SqlEngine(source, today=today) if isinstance(source, Session) else source
+
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -133,19 +135,25 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def top_plans(source: Session | ReportEngine, days: DayRange, limit: int = 10) -> list[TopPlan]:
     """Plans by revenue per (plan, currency), at most `limit`."""
-    return [TopPlan(**vars(row)) for row in _engine(source).top_plans(days, limit)]
+    return [TopPlan(**vars(row)) for row in report_engine(source).top_plans(days, limit)]
 
 
 def overview(
-    source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None, *, today: dt.date | None = None
+    source: Session | ReportEngine,
+    days: DayRange,
+    event_types: list[str] | None = None,
+    *,
+    today: dt.date | None = None,
+    current: rollup_repo.Totals | None = None,
 ) -> Overview:
     """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
 
-    `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps.
+    `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps;
+    `current` is the range's totals when the caller has read them already.
     """
-    engine = _engine(source, today)
+    engine = report_engine(source, today)
     shown = event_types or ALL_TYPES
-    current = engine.totals(days)
+    current = current or engine.totals(days)
     previous_days = days.previous()
     previous = engine.totals(previous_days)
     unique = engine.unique_users(days, shown)
@@ -172,7 +180,7 @@ def overview(
 
 def timeseries(source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None) -> Timeseries:
     """One bucket per UTC day with event counts and revenue per currency."""
-    engine = _engine(source)
+    engine = report_engine(source)
     shown = event_types or ALL_TYPES
     rows = {row.day: row for row in engine.daily(days, shown)}
     buckets = []
@@ -205,7 +213,7 @@ def projections(
 ) -> Projection:
     """Forecast of revenue (one currency), signups and payments; see `app.services.projections`."""
     return projection_service.projections(
-        _engine(source),
+        report_engine(source),
         window_days=window_days,
         horizon_days=horizon_days,
         currency=currency,

@@ -45,8 +45,8 @@ def warm_once(session: Session | None = None, *, today: dt.date | None = None) -
         for range_days in {settings.analytics_default_range_days, 7, 90, MAX_RANGE_DAYS}:
             days = resolve_range(None, None, default_days=range_days, today=today)
             # What the endpoints compute: the report and its finance figures.
-            finance_reports.extend_overview(session, analytics.overview(session, days, today=today), days, None)
-            finance_reports.extend_timeseries(session, analytics.timeseries(session, days), days, None)
+            finance_reports.overview_report(session, session, days, None, None, today=today)
+            finance_reports.timeseries_report(session, session, days, None, None)
         warm_projection(session, today=today)
         session.rollback()
         return decoded

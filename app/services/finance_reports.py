@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from app.errors import InvalidInput
 from app.models.analytics import EventType
 from app.models.plan import Plan
-from app.schemas.analytics import Overview, Timeseries
+from app.schemas.analytics import Overview
 from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
-from app.services import fx, rollup_repo
+from app.services import analytics, fx, rollup_repo
 from app.services.dates import DayRange, as_date
 from app.services.report_engine import ReportEngine
 from app.services.unique_users import count_unique_users
@@ -92,8 +92,25 @@ class DailyConversion:
         return self.gross.get(day, 0) - self.refunds.get(day, 0)
 
 
-def extend_overview(session: Session, overview: Overview, days: DayRange, currency: str | None) -> FinanceOverview:
-    """The overview plus refunds, net revenue, failed payments, AOV and (with `currency`) converted totals."""
+def overview_report(
+    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None,
+    currency: str | None, *, today: dt.date | None = None,
+) -> FinanceOverview:
+    """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
+    engine = analytics.report_engine(source, today)
+    current = engine.totals(days)
+    body = analytics.overview(engine, days, event_types, today=today, current=current)
+    return extend_overview(session, body, days, currency, current.amounts)
+
+
+def extend_overview(
+    session: Session, overview: Overview, days: DayRange, currency: str | None,
+    amounts: dict[tuple[str, str], tuple[int, int]] | None = None,
+) -> FinanceOverview:
+    """The overview plus refunds, net revenue, failed payments, AOV and (with `currency`) converted totals.
+
+    `amounts`: the range's (type, currency) → (events, amount) when the caller has them (the SQL engine's totals).
+    """
     # Per-day rows only when converting (each day has its rate); else months and edge days.
     rows = money_rows(session, days) if currency else None
     if rows is not None:
@@ -102,6 +119,8 @@ def extend_overview(session: Session, overview: Overview, days: DayRange, curren
             by_kind[(kind, cur)][0] += count
             by_kind[(kind, cur)][1] += amount
         sums = {key: (n, amount) for key, (n, amount) in by_kind.items()}
+    elif amounts is not None:
+        sums = {key: value for key, value in amounts.items() if key[0] in MONEY_TYPES}
     else:
         sums = rollup_repo.totals_by_type_and_currency(session, days, list(MONEY_TYPES))
     gross, refunds, payments = defaultdict(int), defaultdict(int), defaultdict(int)
@@ -181,36 +200,55 @@ def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, tar
     ]
 
 
-def extend_timeseries(session: Session, series: Timeseries, days: DayRange, currency: str | None) -> FinanceTimeseries:
-    """Each bucket plus refunds, net revenue, failed payments and failure rate; converted figures with `currency`."""
-    rows = money_rows(session, days)
-    per_day: dict[dt.date, dict] = defaultdict(lambda: {"refunds": {}, "failed": 0, "paid": 0})
-    for (day, kind, cur), (count, amount) in rows.items():
-        if kind == REFUNDED and cur:
-            per_day[day]["refunds"][cur] = amount
-        elif kind == FAILED:
-            per_day[day]["failed"] += count
-        elif kind == PAID:
-            per_day[day]["paid"] += count
-    conversion = DailyConversion(session, rows, days, currency) if currency else None
+def timeseries_report(
+    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None
+) -> FinanceTimeseries:
+    """GET /admin/analytics/timeseries: every day's counts and revenue plus refunds, net revenue, failed
+    payments and failure rate; converted figures with `currency`.
+
+    The SQL engine's day rows carry the money facts, so the days are read once (again per
+    currency only to convert); another engine's money facts come from the shop's rollups.
+    """
+    engine = analytics.report_engine(source)
+    shown = event_types or analytics.ALL_TYPES
+    rows = {row.day: row for row in engine.daily(days, shown)}
+    if all(row.refunds is not None for row in rows.values()):
+        per_day = {day: (row.refunds, row.payments_failed, row.payments) for day, row in rows.items()}
+        money = money_rows(session, days) if currency else None
+    else:
+        money = money_rows(session, days)
+        collected: dict[dt.date, list] = defaultdict(lambda: [{}, 0, 0])
+        for (day, kind, cur), (count, amount) in money.items():
+            if kind == REFUNDED and cur:
+                collected[day][0][cur] = amount
+            elif kind == FAILED:
+                collected[day][1] += count
+            elif kind == PAID:
+                collected[day][2] += count
+        per_day = {day: (dict(sorted(r.items())), failed, paid) for day, (r, failed, paid) in collected.items()}
+    conversion = DailyConversion(session, money, days, currency) if currency else None
+    zeros, nothing = dict.fromkeys(shown, 0), ({}, 0, 0)
     buckets = []
-    for bucket in series.buckets:
-        day = per_day.get(bucket.date, {"refunds": {}, "failed": 0, "paid": 0})
-        currencies = sorted(set(bucket.revenue) | set(day["refunds"]))
-        extra = {
-            "refunds": dict(sorted(day["refunds"].items())),
-            "net_revenue": {c: bucket.revenue.get(c, 0) - day["refunds"].get(c, 0) for c in currencies},
-            "payments_failed": day["failed"],
-            "payment_failure_rate": _ratio(day["failed"], day["failed"] + day["paid"]),
-        }
+    for day in days.each_day():
+        row = rows.get(day)
+        counts, revenue = (row.counts, row.revenue) if row else (dict(zeros), {})
+        refunds, failed, paid = per_day.get(day, nothing)
+        net = {c: revenue.get(c, 0) - refunds.get(c, 0) for c in sorted({*revenue, *refunds})} if refunds else dict(revenue)
+        extra = {}
         if conversion:
-            extra["converted_revenue_minor_units"] = conversion.gross.get(bucket.date, 0)
-            extra["converted_refunds_minor_units"] = conversion.refunds.get(bucket.date, 0)
-            extra["converted_net_revenue_minor_units"] = conversion.net(bucket.date)
-        buckets.append(FinanceBucket(**bucket.model_dump(), **extra))
-    body = series.model_dump()
-    body["buckets"] = buckets
-    return FinanceTimeseries(**body, currency=currency)
+            extra = {
+                "converted_revenue_minor_units": conversion.gross.get(day, 0),
+                "converted_refunds_minor_units": conversion.refunds.get(day, 0),
+                "converted_net_revenue_minor_units": conversion.net(day),
+            }
+        buckets.append(FinanceBucket(
+            date=day, counts=counts, revenue=revenue, refunds=refunds, net_revenue=net,
+            payments_failed=failed, payment_failure_rate=_ratio(failed, failed + paid), **extra,
+        ))
+    return FinanceTimeseries(
+        engine=engine.name, fresh_as_of=engine.fresh_as_of(), start_date=days.start, end_date=days.end,
+        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency,
+    )
 
 
 def converted_revenue_by_day(session: Session, start: dt.date, end: dt.date, target: str) -> dict[dt.date, int]:

@@ -26,18 +26,20 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from pyroaring import BitMap
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import utc_now
 from app.models.analytics import FUNNEL, AnalyticsDailyUserBitmap, AnalyticsEvent, AnalyticsMonthlyUserBitmap, EventType
 from app.services import rollup_repo
-from app.services.dates import DayRange, as_date, closed_months, month_end, whole_months
+from app.services.dates import DayRange, as_date, closed_months, month_end, next_month, whole_months
 
 SIGNUP = EventType.USER_SIGNUP.value
 BITMAP_TYPES = [e.value for e in FUNNEL if e != EventType.USER_SIGNUP]  # the funnel steps; money facts need none
 # Bound for IN lists of (period, type) keys: well under every database's parameter limit.
 KEYS_PER_QUERY = 500
+# More runs of days than this (scattered keys) are looked up as (day, type) pairs.
+MAX_SPANS = 8
 CACHE_BYTES = 512 * 2**20
 
 Key = tuple[dt.date, str]
@@ -202,15 +204,36 @@ def _key_filter(table, keys: list[Key]):
     return (tuple_(_period(table), table.event_type).in_(keys),)
 
 
+def _spans(table, keys: list[Key]) -> list[tuple[dt.date, dt.date]]:
+    """The keys' periods as runs of consecutive days (or months)."""
+    following = next_month if table is AnalyticsMonthlyUserBitmap else (lambda day: day + dt.timedelta(days=1))
+    runs: list[list[dt.date]] = []
+    for period in sorted({period for period, _ in keys}):
+        if runs and following(runs[-1][1]) == period:
+            runs[-1][1] = period
+        else:
+            runs.append([period, period])
+    return [(first, last) for first, last in runs]
+
+
 def _stored_meta(session: Session, table, keys: list[Key]) -> dict[Key, tuple[int, int, str]]:
     """(event_count, max_event_id, version) of the stored bitmaps among `keys`."""
     wanted = set(keys)
+    if not wanted:
+        return {}
+    column = _period(table)
+    spans = _spans(table, keys)
+    if len(spans) <= MAX_SPANS:
+        # A range's keys are a few runs of days: ranges of the primary key, which cost less
+        # to build and to run than a list of (day, type) pairs.
+        types = sorted({event_type for _, event_type in wanted})
+        filters = [((or_(*(column.between(first, last) for first, last in spans)), table.event_type.in_(types)))]
+    else:
+        filters = [_key_filter(table, chunk) for chunk in _chunks(sorted(wanted))]
     meta = {}
-    for chunk in _chunks(sorted(wanted)):
+    for where in filters:
         rows = session.connection().execute(
-            select(_period(table), table.event_type, table.event_count, table.max_event_id, table.version).where(
-                *_key_filter(table, chunk)
-            )
+            select(column, table.event_type, table.event_count, table.max_event_id, table.version).where(*where)
         )
         for period, event_type, n, max_id, version in rows:
             key = (as_date(period), event_type)
