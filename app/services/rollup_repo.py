@@ -152,15 +152,17 @@ def month_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return first_full, max(first_full, after_last_full)
 
 
-def _months_then_edges(daily, monthly, start: dt.date, end: dt.date, columns: list[str], months=None):
-    """Rows of the monthly table for the whole months in [months) and of the daily table for the other days.
+def _months_then_edges(daily, monthly, columns: tuple[str, ...], with_months: bool):
+    """Rows of the monthly table for the whole months [first_full, after) and of the daily table for the
+    other days of [start, end], as a statement with those four bound parameters.
 
     The first column of each part says which: the month, or the day.
     """
-    first_full, after = months or month_span(start, end)
     daily_cols = [getattr(daily, c) for c in columns]
-    if first_full >= after:
+    start, end = bindparam("start", type_=daily.day.type), bindparam("end", type_=daily.day.type)
+    if not with_months:
         return select(daily.day.label("period"), *daily_cols).where(daily.day >= start, daily.day <= end)
+    first_full, after = bindparam("first_full", type_=daily.day.type), bindparam("after", type_=daily.day.type)
     edges = or_(and_(daily.day >= start, daily.day < first_full), and_(daily.day >= after, daily.day <= end))
     return union_all(
         select(monthly.month.label("period"), *(getattr(monthly, c) for c in columns)).where(
@@ -170,40 +172,50 @@ def _months_then_edges(daily, monthly, start: dt.date, end: dt.date, columns: li
     )
 
 
-def totals(session: Session, days: DayRange) -> Totals:
-    """Events per funnel type (all four, zeros included) and revenue per currency, plus every type's amounts."""
-    rows = _months_then_edges(
-        AnalyticsDailyTotal, AnalyticsMonthlyTotal, days.start, days.end,
-        ["event_type", "currency", "event_count", "revenue_minor_units"],
-    ).subquery()
-    rows = session.connection().execute(
+def _span_params(start: dt.date, end: dt.date, months: tuple[dt.date, dt.date] | None = None) -> tuple[bool, dict]:
+    """Whether whole months take part, and the bound values of `_months_then_edges`."""
+    first_full, after = months or month_span(start, end)
+    return first_full < after, {"start": start, "end": end, "first_full": first_full, "after": after}
+
+
+# The statements below are built once per shape and run with bound days: building a
+# union of subqueries costs more Python time than the database takes to answer it.
+TOTAL_COLUMNS = ("event_type", "currency", "event_count", "revenue_minor_units")
+
+
+@lru_cache(maxsize=8)
+def _totals_statement(with_months: bool):
+    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, TOTAL_COLUMNS, with_months).subquery()
+    return (
         select(rows.c.event_type, rows.c.currency, func.sum(rows.c.event_count), func.sum(rows.c.revenue_minor_units))
         .group_by(rows.c.event_type, rows.c.currency)
-    ).all()
+    )
+
+
+def _total_rows(session: Session, days: DayRange) -> list[tuple[str, str, int, int]]:
+    with_months, params = _span_params(days.start, days.end)
+    rows = session.connection().execute(_totals_statement(with_months), params).all()
+    return [(event_type, currency, int(count), int(amount)) for event_type, currency, count, amount in rows]
+
+
+def totals(session: Session, days: DayRange) -> Totals:
+    """Events per funnel type (all four, zeros included) and revenue per currency, plus every type's amounts."""
     counts = {e.value: 0 for e in FUNNEL}
     revenue: dict[str, int] = {}
     amounts: dict[tuple[str, str], tuple[int, int]] = {}
-    for event_type, currency, count, amount in rows:
-        amounts[(event_type, currency)] = (int(count), int(amount))
+    for event_type, currency, count, amount in _total_rows(session, days):
+        amounts[(event_type, currency)] = (count, amount)
         if event_type in counts:
-            counts[event_type] += int(count)
+            counts[event_type] += count
         if event_type == PAID and currency:
-            revenue[currency] = revenue.get(currency, 0) + int(amount)
+            revenue[currency] = revenue.get(currency, 0) + amount
     return Totals(counts, dict(sorted(revenue.items())), amounts)
 
 
 def totals_by_type_and_currency(session: Session, days: DayRange, types: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
     """(type, currency) → (events, amount) over the range, from whole months and the edge days."""
-    rows = _months_then_edges(
-        AnalyticsDailyTotal, AnalyticsMonthlyTotal, days.start, days.end,
-        ["event_type", "currency", "event_count", "revenue_minor_units"],
-    ).subquery()
-    result = session.connection().execute(
-        select(rows.c.event_type, rows.c.currency, func.sum(rows.c.event_count), func.sum(rows.c.revenue_minor_units))
-        .where(rows.c.event_type.in_(types))
-        .group_by(rows.c.event_type, rows.c.currency)
-    ).all()
-    return {(kind, currency): (int(n), int(amount)) for kind, currency, n, amount in result}
+    wanted = set(types)
+    return {(kind, currency): (n, amount) for kind, currency, n, amount in _total_rows(session, days) if kind in wanted}
 
 
 def range_currencies(session: Session, days: DayRange) -> list[str]:
@@ -293,22 +305,25 @@ def counts_by_day(session: Session, start: dt.date, end: dt.date, types: list[st
     return {(as_date(day), event_type): int(n) for day, event_type, n in rows if n}
 
 
+@lru_cache(maxsize=8)
+def _period_counts_statement(with_months: bool):
+    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, ("event_type", "event_count"), with_months).subquery()
+    return (
+        select(rows.c.period, rows.c.event_type, func.sum(rows.c.event_count))
+        .where(rows.c.event_type.in_(bindparam("types", expanding=True)))
+        .group_by(rows.c.period, rows.c.event_type)
+    )
+
+
 def counts_by_month_and_day(
     session: Session, start: dt.date, end: dt.date, months: list[dt.date], types: list[str]
 ) -> tuple[dict[tuple[dt.date, str], int], dict[tuple[dt.date, str], int]]:
     """Events per (month, type) for `months` (consecutive whole months inside the range), and per
     (day, type) for the range's other days, in one round trip."""
-    if not months:
-        return {}, counts_by_day(session, start, end, types)
-    span = (months[0], next_month(months[-1]))
-    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, start, end, ["event_type", "event_count"], span)
-    rows = rows.subquery()
-    is_month = {m for m in months}
-    result = session.connection().execute(
-        select(rows.c.period, rows.c.event_type, func.sum(rows.c.event_count))
-        .where(rows.c.event_type.in_(types))
-        .group_by(rows.c.period, rows.c.event_type)
-    ).all()
+    span = (months[0], next_month(months[-1])) if months else (start, start)
+    with_months, params = _span_params(start, end, span)
+    result = session.connection().execute(_period_counts_statement(with_months), {**params, "types": list(types)}).all()
+    is_month = set(months)
     by_month, by_day = {}, {}
     for period, event_type, n in result:
         if not n:
@@ -349,10 +364,10 @@ def first_event_day(session: Session) -> dt.date | None:
     return as_date(value) if value is not None else None
 
 
-def top_plans(session: Session, days: DayRange, limit: int = 10) -> list[PlanRevenue]:
-    """Plans by revenue: whole months from the monthly rollup, the edge days from the daily one."""
+@lru_cache(maxsize=8)
+def _top_plans_statement(with_months: bool):
     rows = _months_then_edges(
-        AnalyticsDailyPlan, AnalyticsMonthlyPlan, days.start, days.end, ["plan_id", "currency", "payments", "revenue_minor_units"]
+        AnalyticsDailyPlan, AnalyticsMonthlyPlan, ("plan_id", "currency", "payments", "revenue_minor_units"), with_months
     ).subquery()
     revenue = func.sum(rows.c.revenue_minor_units).label("revenue")
     payments = func.sum(rows.c.payments).label("payments")
@@ -360,12 +375,18 @@ def top_plans(session: Session, days: DayRange, limit: int = 10) -> list[PlanRev
         select(rows.c.plan_id, rows.c.currency, revenue, payments)
         .group_by(rows.c.plan_id, rows.c.currency)
         .order_by(revenue.desc(), payments.desc(), rows.c.plan_id, rows.c.currency)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .subquery()
     )
-    result = session.connection().execute(
+    return (
         select(ranked, Plan.name)
         .join(Plan, Plan.id == ranked.c.plan_id, isouter=True)
         .order_by(ranked.c.revenue.desc(), ranked.c.payments.desc(), ranked.c.plan_id, ranked.c.currency)
-    ).all()
+    )
+
+
+def top_plans(session: Session, days: DayRange, limit: int = 10) -> list[PlanRevenue]:
+    """Plans by revenue: whole months from the monthly rollup, the edge days from the daily one."""
+    with_months, params = _span_params(days.start, days.end)
+    result = session.connection().execute(_top_plans_statement(with_months), {**params, "limit": limit}).all()
     return [PlanRevenue(row.plan_id, row.name, row.currency, int(row.revenue), int(row.payments)) for row in result]
