@@ -574,3 +574,19 @@ def test_admin_only_with_session_cookies(client, mailbox, path):
     assert client.get(path).status_code == 200
     assert client.post("/auth/logout").status_code == 204
     assert client.get(path).status_code == 401
+
+
+def test_a_currency_first_seen_after_a_report_is_in_the_next_one(client, admin_headers, seed, db):
+    # The daily read pivots on the currencies the process has seen; a new one must not be missed.
+    usd, chf = create_plan(db, currency="USD", price_minor_units=1000), create_plan(db, currency="CHF", price_minor_units=700)
+    seed.paid_order(usd, "2025-03-02 10:00")
+    params = {"start_date": "2025-03-01", "end_date": "2025-03-03"}
+    first = client.get("/admin/analytics/timeseries", params=params, headers=admin_headers).json()
+    assert [b["revenue"] for b in first["buckets"]] == [{}, {"USD": 1000}, {}]
+    analytics.rollup_repo.KNOWN_CURRENCIES.codes = ("USD",)  # as if this process had only ever seen USD
+    seed.paid_order(chf, "2025-03-03 09:00")
+    db.flush()
+    second = client.get("/admin/analytics/timeseries", params=params, headers=admin_headers).json()
+    assert [b["revenue"] for b in second["buckets"]] == [{}, {"USD": 1000}, {"CHF": 700}]
+    assert [b["net_revenue"] for b in second["buckets"]] == [{}, {"USD": 1000}, {"CHF": 700}]
+    assert "CHF" in analytics.rollup_repo.KNOWN_CURRENCIES.codes

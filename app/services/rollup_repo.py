@@ -218,20 +218,40 @@ def totals_by_type_and_currency(session: Session, days: DayRange, types: list[st
     return {(kind, currency): (n, amount) for kind, currency, n, amount in _total_rows(session, days) if kind in wanted}
 
 
-def range_currencies(session: Session, days: DayRange) -> list[str]:
-    """The currencies of payments and refunds in the months the range touches (from the small monthly table)."""
-    return sorted(session.connection().execute(_CURRENCIES, {"start": days.start.replace(day=1), "end": days.end}).scalars())
-
-
 def _range_bounds(column):
     return column >= bindparam("start", type_=column.type), column <= bindparam("end", type_=column.type)
 
 
-_CURRENCIES = (
+_ALL_CURRENCIES = (
     select(AnalyticsMonthlyTotal.currency).distinct()
-    .where(*_range_bounds(AnalyticsMonthlyTotal.month), AnalyticsMonthlyTotal.event_type.in_([PAID, REFUNDED]),
-           AnalyticsMonthlyTotal.currency != "")
+    .where(AnalyticsMonthlyTotal.event_type.in_([PAID, REFUNDED]), AnalyticsMonthlyTotal.currency != "")
 )
+
+
+# Straight from the days: always complete for the range, whatever the monthly table holds.
+_RANGE_CURRENCIES = (
+    select(AnalyticsDailyTotal.currency).distinct()
+    .where(*_range_bounds(AnalyticsDailyTotal.day), AnalyticsDailyTotal.event_type.in_([PAID, REFUNDED]),
+           AnalyticsDailyTotal.currency != "")
+)
+
+
+class _KnownCurrencies:
+    """The currencies of payments and refunds this process has seen (a superset is harmless:
+    a currency without amounts in a range is an empty column). The daily pivot counts rows
+    of any other currency, and a non-zero count reads the range's currencies and runs it
+    again, so a new currency is never missed and the usual read is a single round trip."""
+
+    def __init__(self) -> None:
+        self.codes: tuple[str, ...] | None = None
+
+    def get(self, session: Session) -> tuple[str, ...]:
+        if self.codes is None:
+            self.codes = tuple(sorted(session.connection().execute(_ALL_CURRENCIES).scalars()))
+        return self.codes
+
+
+KNOWN_CURRENCIES = _KnownCurrencies()
 
 
 @lru_cache(maxsize=128)
@@ -239,10 +259,13 @@ def _daily_statement(types: tuple[str, ...], currencies: tuple[str, ...]):
     """The daily pivot for these types and currencies, built once (building it costs more than SQLite runs it)."""
     t = AnalyticsDailyTotal
     paid, refunded = t.event_type == PAID, t.event_type == REFUNDED
+    money = t.event_type.in_([PAID, REFUNDED])
     columns = [func.sum(case((t.event_type == event_type, t.event_count), else_=0)) for event_type in types]
     columns += [func.sum(case((and_(paid, t.currency == currency), t.revenue_minor_units))) for currency in currencies]
     columns += [func.sum(case((and_(refunded, t.currency == currency), t.revenue_minor_units))) for currency in currencies]
     columns += [func.sum(case((t.event_type == FAILED, t.event_count), else_=0)), func.sum(case((paid, t.event_count), else_=0))]
+    other_currency = and_(money, t.currency != "", t.currency.not_in(currencies)) if currencies else and_(money, t.currency != "")
+    columns.append(func.sum(case((other_currency, 1), else_=0)))
     needed = sorted({*types, PAID, REFUNDED, FAILED})
     return select(t.day, *columns).where(*_range_bounds(t.day), t.event_type.in_(needed)).group_by(t.day)
 
@@ -255,9 +278,13 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     refunds and failed payments come in the same row, so the finance figures need no
     second read of the same days.
     """
-    currencies = range_currencies(session, days)
-    statement = _daily_statement(tuple(types), tuple(currencies))
-    rows = session.connection().execute(statement, {"start": days.start, "end": days.end}).all()
+    currencies = KNOWN_CURRENCIES.get(session)
+    bounds = {"start": days.start, "end": days.end}
+    rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
+    if any(row[-1] for row in rows):  # a currency this process has not seen yet: read them from the days
+        currencies = tuple(sorted(session.connection().execute(_RANGE_CURRENCIES, bounds).scalars()))
+        KNOWN_CURRENCIES.codes = tuple(sorted({*currencies, *KNOWN_CURRENCIES.get(session)}))
+        rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
     n_types, n_currencies = len(types), len(currencies)
     money_at, refunds_at = n_types + 1, n_types + n_currencies + 1
     result = []
@@ -267,9 +294,9 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
                 as_date(row[0]),
                 {event_type: int(n) for event_type, n in zip(types, row[1:money_at], strict=True)},
                 {c: int(v) for c, v in zip(currencies, row[money_at:refunds_at], strict=True) if v is not None},
-                refunds={c: int(v) for c, v in zip(currencies, row[refunds_at:-2], strict=True) if v is not None},
-                payments_failed=int(row[-2]),
-                payments=int(row[-1]),
+                refunds={c: int(v) for c, v in zip(currencies, row[refunds_at:-3], strict=True) if v is not None},
+                payments_failed=int(row[-3]),
+                payments=int(row[-2]),
             )
         )
     return result
