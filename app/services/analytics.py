@@ -145,17 +145,18 @@ def overview(
     *,
     today: dt.date | None = None,
     current: rollup_repo.Totals | None = None,
+    previous: rollup_repo.Totals | None = None,
 ) -> Overview:
     """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
 
     `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps;
-    `current` is the range's totals when the caller has read them already.
+    `current` and `previous` are the range's and the previous period's totals when the caller has read them.
     """
     engine = report_engine(source, today)
     shown = event_types or ALL_TYPES
-    current = current or engine.totals(days)
     previous_days = days.previous()
-    previous = engine.totals(previous_days)
+    if current is None or previous is None:
+        current, previous = engine.totals_many([days, previous_days])
     unique = engine.unique_users(days, shown)
     counts = current.counts
     return Overview(

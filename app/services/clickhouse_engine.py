@@ -83,6 +83,9 @@ class ClickHouseEngine:
                 revenue[currency] = revenue.get(currency, 0) + amount
         return Totals(counts, dict(sorted(revenue.items())))
 
+    def totals_many(self, ranges: list[DayRange]) -> list[Totals]:
+        return [self.totals(days) for days in ranges]
+
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
         rows = self.client.rows(

@@ -98,8 +98,8 @@ def overview_report(
 ) -> FinanceOverview:
     """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
     engine = analytics.report_engine(source, today)
-    current = engine.totals(days)
-    body = analytics.overview(engine, days, event_types, today=today, current=current)
+    current, previous = engine.totals_many([days, days.previous()])
+    body = analytics.overview(engine, days, event_types, today=today, current=current, previous=previous)
     return extend_overview(session, body, days, currency, current.amounts)
 
 

@@ -27,6 +27,9 @@ class ReportEngine(Protocol):
     def totals(self, days: DayRange) -> Totals:
         """Events per funnel type and revenue per currency."""
 
+    def totals_many(self, ranges: list[DayRange]) -> list[Totals]:
+        """`totals` of each range (the SQL engine reads them in one round trip)."""
+
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         """Per day with events: counts of `types`, revenue per currency."""
 
@@ -57,6 +60,9 @@ class SqlEngine:
 
     def totals(self, days: DayRange) -> Totals:
         return rollup_repo.totals(self.session, days)
+
+    def totals_many(self, ranges: list[DayRange]) -> list[Totals]:
+        return rollup_repo.totals_many(self.session, ranges)
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         return rollup_repo.daily(self.session, days, types)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import BigInteger, and_, bindparam, case, cast, delete, func, insert, or_, select, union_all
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.analytics import (
@@ -158,30 +158,36 @@ def month_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return first_full, max(first_full, after_last_full)
 
 
-def _months_then_edges(daily, monthly, columns: tuple[str, ...], with_months: bool):
+def _months_then_edges(daily, monthly, columns: tuple[str, ...], with_months: bool, prefix: str = "", extra=()):
     """Rows of the monthly table for the whole months [first_full, after) and of the daily table for the
-    other days of [start, end], as a statement with those four bound parameters.
+    other days of [start, end], as a statement with those four bound parameters (named with `prefix`).
 
-    The first column of each part says which: the month, or the day.
+    The first column of each part says which: the month, or the day; `extra` columns follow it.
     """
+    def bound(name):
+        return bindparam(prefix + name, type_=daily.day.type)
+
     daily_cols = [getattr(daily, c) for c in columns]
-    start, end = bindparam("start", type_=daily.day.type), bindparam("end", type_=daily.day.type)
+    start, end = bound("start"), bound("end")
     if not with_months:
-        return select(daily.day.label("period"), *daily_cols).where(daily.day >= start, daily.day <= end)
-    first_full, after = bindparam("first_full", type_=daily.day.type), bindparam("after", type_=daily.day.type)
+        return select(daily.day.label("period"), *extra, *daily_cols).where(daily.day >= start, daily.day <= end)
+    first_full, after = bound("first_full"), bound("after")
     edges = or_(and_(daily.day >= start, daily.day < first_full), and_(daily.day >= after, daily.day <= end))
     return union_all(
-        select(monthly.month.label("period"), *(getattr(monthly, c) for c in columns)).where(
+        select(monthly.month.label("period"), *extra, *(getattr(monthly, c) for c in columns)).where(
             monthly.month >= first_full, monthly.month < after
         ),
-        select(daily.day.label("period"), *daily_cols).where(edges),
+        select(daily.day.label("period"), *extra, *daily_cols).where(edges),
     )
 
 
-def _span_params(start: dt.date, end: dt.date, months: tuple[dt.date, dt.date] | None = None) -> tuple[bool, dict]:
+def _span_params(
+    start: dt.date, end: dt.date, months: tuple[dt.date, dt.date] | None = None, prefix: str = ""
+) -> tuple[bool, dict]:
     """Whether whole months take part, and the bound values of `_months_then_edges`."""
     first_full, after = months or month_span(start, end)
-    return first_full < after, {"start": start, "end": end, "first_full": first_full, "after": after}
+    values = {"start": start, "end": end, "first_full": first_full, "after": after}
+    return first_full < after, {prefix + name: value for name, value in values.items()}
 
 
 # The statements below are built once per shape and run with bound days: building a
@@ -189,27 +195,41 @@ def _span_params(start: dt.date, end: dt.date, months: tuple[dt.date, dt.date] |
 TOTAL_COLUMNS = ("event_type", "currency", "event_count", "revenue_minor_units")
 
 
-@lru_cache(maxsize=8)
-def _totals_statement(with_months: bool):
-    rows = _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, TOTAL_COLUMNS, with_months).subquery()
+@lru_cache(maxsize=32)
+def _totals_statement(shapes: tuple[bool, ...]):
+    """Totals per (range, type, currency) of len(shapes) ranges in one statement (range i's parameters are r<i>_...)."""
+    parts = [
+        _months_then_edges(AnalyticsDailyTotal, AnalyticsMonthlyTotal, TOTAL_COLUMNS, with_months, f"r{i}_",
+                           (literal(i, Integer).label("range_index"),))
+        for i, with_months in enumerate(shapes)
+    ]
+    # One flat UNION ALL: SQLite does not accept a compound select nested in another.
+    selects = [piece for part in parts for piece in getattr(part, "selects", [part])]
+    rows = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery()
     return (
-        select(rows.c.event_type, rows.c.currency, _total(rows.c.event_count), _total(rows.c.revenue_minor_units))
-        .group_by(rows.c.event_type, rows.c.currency)
+        select(rows.c.range_index, rows.c.event_type, rows.c.currency, _total(rows.c.event_count),
+               _total(rows.c.revenue_minor_units))
+        .group_by(rows.c.range_index, rows.c.event_type, rows.c.currency)
     )
 
 
-def _total_rows(session: Session, days: DayRange) -> list[tuple[str, str, int, int]]:
-    with_months, params = _span_params(days.start, days.end)
-    rows = session.connection().execute(_totals_statement(with_months), params).all()
-    return [(event_type, currency, int(count), int(amount)) for event_type, currency, count, amount in rows]
+def _total_rows(session: Session, ranges: list[DayRange]) -> list[list[tuple[str, str, int, int]]]:
+    shapes, params = [], {}
+    for i, days in enumerate(ranges):
+        with_months, bound = _span_params(days.start, days.end, prefix=f"r{i}_")
+        shapes.append(with_months)
+        params.update(bound)
+    result: list[list[tuple[str, str, int, int]]] = [[] for _ in ranges]
+    for index, event_type, currency, count, amount in session.connection().execute(_totals_statement(tuple(shapes)), params):
+        result[index].append((event_type, currency, int(count), int(amount)))
+    return result
 
 
-def totals(session: Session, days: DayRange) -> Totals:
-    """Events per funnel type (all four, zeros included) and revenue per currency, plus every type's amounts."""
+def _as_totals(rows: list[tuple[str, str, int, int]]) -> Totals:
     counts = {e.value: 0 for e in FUNNEL}
     revenue: dict[str, int] = {}
     amounts: dict[tuple[str, str], tuple[int, int]] = {}
-    for event_type, currency, count, amount in _total_rows(session, days):
+    for event_type, currency, count, amount in rows:
         amounts[(event_type, currency)] = (count, amount)
         if event_type in counts:
             counts[event_type] += count
@@ -218,10 +238,20 @@ def totals(session: Session, days: DayRange) -> Totals:
     return Totals(counts, dict(sorted(revenue.items())), amounts)
 
 
+def totals(session: Session, days: DayRange) -> Totals:
+    """Events per funnel type (all four, zeros included) and revenue per currency, plus every type's amounts."""
+    return _as_totals(_total_rows(session, [days])[0])
+
+
+def totals_many(session: Session, ranges: list[DayRange]) -> list[Totals]:
+    """`totals` of several ranges (a report and its previous period) in one round trip."""
+    return [_as_totals(rows) for rows in _total_rows(session, ranges)]
+
+
 def totals_by_type_and_currency(session: Session, days: DayRange, types: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
     """(type, currency) → (events, amount) over the range, from whole months and the edge days."""
     wanted = set(types)
-    return {(kind, currency): (n, amount) for kind, currency, n, amount in _total_rows(session, days) if kind in wanted}
+    return {(kind, currency): (n, amount) for kind, currency, n, amount in _total_rows(session, [days])[0] if kind in wanted}
 
 
 def _range_bounds(column):
