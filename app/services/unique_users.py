@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from pyroaring import BitMap
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import Integer, delete, insert, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from app.db import utc_now
@@ -101,29 +101,41 @@ def _user_sets(
     """Union of the valid month bitmaps and of the day sets of every day not covered by one."""
     parts: dict[str, list[BitMap]] = {t: [] for t in types}
     wanted_months = {key: n for key, n in month_counts.items() if key[1] in parts}
+    needed = {key: n for key, n in day_counts.items() if key[1] in parts}
+    # Both tables' metadata in one round trip: the usual overview needs nothing else from them.
+    month_meta, day_meta = _stored_meta_pair(session, list(wanted_months), list(needed))
     covered = set()
-    for (month, event_type), bitmap in _valid_bitmaps(session, AnalyticsMonthlyUserBitmap, wanted_months).items():
+    valid_months = {key: m for key, m in month_meta.items() if m[0] == wanted_months[key]}
+    for (month, event_type), bitmap in _fetch(session, AnalyticsMonthlyUserBitmap, valid_months).items():
         parts[event_type].append(bitmap)
         covered.add((month, event_type))
-    needed = {key: n for key, n in day_counts.items() if key[1] in parts}
+    looked_up = set(needed)
     stale_months = [key for key in wanted_months if key not in covered]
     if stale_months:
         # A month whose bitmap is missing or stale is answered from its days.
         for month, event_type in stale_months:
             last = month_end(month)
             needed.update(rollup_repo.counts_by_day(session, month, last, [event_type]))
-    for (_, event_type), bitmap in day_sets(session, needed).items():
+    for (_, event_type), bitmap in day_sets(session, needed, known=(looked_up, day_meta)).items():
         parts[event_type].append(bitmap)
     return {t: BitMap.union(*parts[t]) if parts[t] else BitMap() for t in types}
 
 
-def day_sets(session: Session, expected: dict[Key, int]) -> dict[Key, BitMap]:
-    """Each (day, type)'s user set: cached when its count matches, else completed or read from the events."""
-    result = _valid_bitmaps(session, AnalyticsDailyUserBitmap, expected)
+def day_sets(
+    session: Session, expected: dict[Key, int], *, known: tuple[set[Key], dict[Key, tuple[int, int, str]]] | None = None
+) -> dict[Key, BitMap]:
+    """Each (day, type)'s user set: cached when its count matches, else completed or read from the events.
+
+    `known`: keys whose stored metadata was already looked up, and what was found for them.
+    """
+    looked_up, found = known or (set(), {})
+    meta = {key: m for key, m in found.items() if key in expected}
+    meta.update(_stored_meta(session, AnalyticsDailyUserBitmap, [key for key in expected if key not in looked_up]))
+    result = _fetch(session, AnalyticsDailyUserBitmap, {key: m for key, m in meta.items() if m[0] == expected[key]})
     missing = {key: n for key, n in expected.items() if key not in result}
     if not missing:
         return result
-    stale = _stored_meta(session, AnalyticsDailyUserBitmap, list(missing))
+    stale = {key: meta[key] for key in missing if key in meta}
     completed = _complete_with_newer_events(session, missing, stale)
     result.update(completed)
     to_read = [key for key in missing if key not in completed]
@@ -216,30 +228,51 @@ def _spans(table, keys: list[Key]) -> list[tuple[dt.date, dt.date]]:
     return [(first, last) for first, last in runs]
 
 
+def _meta_select(table, keys: list[Key], extra=()):
+    """SELECTs of the stored metadata of `keys`: one by runs of days, or several by (day, type) pairs."""
+    column = _period(table)
+    columns = (column.label("period"), *extra, table.event_type, table.event_count, table.max_event_id, table.version)
+    spans = _spans(table, keys)
+    if len(spans) <= MAX_SPANS:
+        # A range's keys are a few runs of days: ranges of the primary key, which cost less
+        # to build and to run than a list of (day, type) pairs.
+        types = sorted({event_type for _, event_type in keys})
+        return [select(*columns).where(or_(*(column.between(first, last) for first, last in spans)), table.event_type.in_(types))]
+    return [select(*columns).where(*_key_filter(table, chunk)) for chunk in _chunks(sorted(set(keys)))]
+
+
 def _stored_meta(session: Session, table, keys: list[Key]) -> dict[Key, tuple[int, int, str]]:
     """(event_count, max_event_id, version) of the stored bitmaps among `keys`."""
     wanted = set(keys)
     if not wanted:
         return {}
-    column = _period(table)
-    spans = _spans(table, keys)
-    if len(spans) <= MAX_SPANS:
-        # A range's keys are a few runs of days: ranges of the primary key, which cost less
-        # to build and to run than a list of (day, type) pairs.
-        types = sorted({event_type for _, event_type in wanted})
-        filters = [((or_(*(column.between(first, last) for first, last in spans)), table.event_type.in_(types)))]
-    else:
-        filters = [_key_filter(table, chunk) for chunk in _chunks(sorted(wanted))]
     meta = {}
-    for where in filters:
-        rows = session.connection().execute(
-            select(column, table.event_type, table.event_count, table.max_event_id, table.version).where(*where)
-        )
-        for period, event_type, n, max_id, version in rows:
+    for statement in _meta_select(table, list(wanted)):
+        for period, event_type, n, max_id, version in session.connection().execute(statement):
             key = (as_date(period), event_type)
             if key in wanted:
                 meta[key] = (int(n), int(max_id), version)
     return meta
+
+
+def _stored_meta_pair(
+    session: Session, month_keys: list[Key], day_keys: list[Key]
+) -> tuple[dict[Key, tuple[int, int, str]], dict[Key, tuple[int, int, str]]]:
+    """`_stored_meta` of month keys and of day keys, in one statement when both are a few runs."""
+    if not month_keys or not day_keys:
+        return _stored_meta(session, AnalyticsMonthlyUserBitmap, month_keys), _stored_meta(session, AnalyticsDailyUserBitmap, day_keys)
+    monthly = _meta_select(AnalyticsMonthlyUserBitmap, month_keys, (literal(1, Integer).label("monthly"),))
+    daily = _meta_select(AnalyticsDailyUserBitmap, day_keys, (literal(0, Integer).label("monthly"),))
+    if len(monthly) + len(daily) > 2:
+        return _stored_meta(session, AnalyticsMonthlyUserBitmap, month_keys), _stored_meta(session, AnalyticsDailyUserBitmap, day_keys)
+    wanted = ({*month_keys}, {*day_keys})
+    found: tuple[dict, dict] = ({}, {})
+    for period, is_month, event_type, n, max_id, version in session.connection().execute(union_all(*monthly, *daily)):
+        key = (as_date(period), event_type)
+        side = 0 if is_month else 1
+        if key in wanted[side]:
+            found[side][key] = (int(n), int(max_id), version)
+    return found
 
 
 def _fetch(session: Session, table, meta: dict[Key, tuple[int, int, str]]) -> dict[Key, BitMap]:
@@ -263,14 +296,6 @@ def _fetch(session: Session, table, meta: dict[Key, tuple[int, int, str]]) -> di
                 CACHE.put(version, bitmap, len(blob))
                 result[key] = bitmap
     return result
-
-
-def _valid_bitmaps(session: Session, table, expected: dict[Key, int]) -> dict[Key, BitMap]:
-    """Stored bitmaps whose event count equals the expected one."""
-    if not expected:
-        return {}
-    meta = _stored_meta(session, table, list(expected))
-    return _fetch(session, table, {key: m for key, m in meta.items() if m[0] == expected[key]})
 
 
 def _complete_with_newer_events(
