@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
@@ -215,38 +215,41 @@ def _breakdown(session, query, names, entrants: dict[int, _Entrant]) -> list[Fun
 # The rollup path -----------------------------------------------------------------------
 
 
-def _period_filter(model, day_column: str, start: dt.date, end: dt.date):
-    """Whole months from the 'm' rows, the days around them from the 'd' rows."""
-    day = getattr(model, day_column)
+def _period_spans(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """Whole months from the 'm' rows, the days around them from the 'd' rows: (period, first day, day after)."""
     first_full = start if start.day == 1 else zones.next_month(start)
     after_full = zones.next_month(end) if (end + dt.timedelta(days=1)).day == 1 else end.replace(day=1)
+    after_end = end + dt.timedelta(days=1)
     if first_full >= after_full:
-        return and_(model.period == "d", day >= start, day <= end)
-    return or_(
-        and_(model.period == "m", day >= first_full, day < after_full),
-        and_(model.period == "d", day >= start, day < first_full),
-        and_(model.period == "d", day >= after_full, day <= end),
-    )
+        return [("d", start, after_end)]
+    spans = [("m", first_full, after_full), ("d", start, first_full), ("d", after_full, after_end)]
+    return [span for span in spans if span[1] < span[2]]
+
+
+def _summed(connection, model, query: FunnelQuery, day_column: str, group: tuple[str, ...], *extra) -> Counter:
+    """SUM(entrants) of the rollup rows of the range by `group`: one query per span, each a key range."""
+    day = getattr(model, day_column)
+    columns = [getattr(model, name) for name in group]
+    sums = Counter()
+    for period, first, after in _period_spans(query.start, query.end):
+        for *key, entrants in connection.execute(
+            select(*columns, func.sum(model.entrants))
+            .where(model.kind == query.by, model.chain == query.chain, model.period == period, day >= first, day < after,
+                   model.delay_days <= query.window_days, *extra)
+            .group_by(*columns)
+        ):
+            sums[tuple(key)] += int(entrants)
+    return sums
 
 
 def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued) -> list[FunnelStepResult]:
     r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
     connection = session.connection()
-    reached = Counter()
-    for step, entrants in connection.execute(
-        select(r.step, func.sum(r.entrants))
-        .where(r.kind == query.by, r.chain == query.chain, r.delay_days <= w, _period_filter(r, day_column, query.start, query.end))
-        .group_by(r.step)
-    ):
-        reached[step] += int(entrants)
+    reached = Counter({step: n for (step,), n in _summed(connection, r, query, day_column, ("step",)).items()})
     histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
-    for step, bucket, entrants in connection.execute(
-        select(g.step, g.bucket, func.sum(g.entrants))
-        .where(g.kind == query.by, g.chain == query.chain, g.delay_days <= w, _period_filter(g, day_column, query.start, query.end))
-        .group_by(g.step, g.bucket)
-    ):
-        histogram[step][bucket] += int(entrants)
+    for (step, bucket), entrants in _summed(connection, g, query, day_column, ("step", "bucket")).items():
+        histogram[step][bucket] += entrants
     tz = zones.zone(query.tz)
     start_at, end_before = zones.day_span(query.start, query.end, tz)
     s = FunnelStep
@@ -271,8 +274,8 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, q
         conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= low, s.entry_at < high, s.delay_days <= w]
         if excluded:
             conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-        for step, entrants in connection.execute(select(s.step, func.count()).where(*conditions).group_by(s.step)):
-            recent[step] += int(entrants)
+        # Counted here, not by GROUP BY: SQLite would walk the whole chain in step order for it.
+        recent.update(connection.scalars(select(s.step).where(*conditions)))
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
         for step, bucket, entry_at in connection.execute(
