@@ -82,7 +82,7 @@ class FunnelRollup(Base):
 
 
 class FunnelGapRollup(Base):
-    """The same for steps 2+, split by the power-of-two bucket of the time from the previous step.
+    """The same for steps 2+, split by the bucket (eight per doubling) of the time from the previous step.
 
     It locates the bucket holding a percentile's rank; that bucket's exact gaps are then
     read from analytics_funnel_steps.
