@@ -131,29 +131,32 @@ def _step_results(names, counts, open_short, percentiles) -> list[FunnelStepResu
 def _entrants(session: Session, query: FunnelQuery, queued: _Queued) -> dict[int, _Entrant]:
     s = FunnelStep
     start_at, end_before = zones.day_span(query.start, query.end, zones.zone(query.tz))
-    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before]
+    w = query.window_days
+    # Reached times only grow along the chain, so the rows within the window are exactly
+    # steps 1..reached of each entrant: no ordering or chain walk needed.
+    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before, s.delay_days <= w]
     if query.internal_user_ids:
         conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(sorted(query.internal_user_ids))))
     rows = session.connection().execute(  # Core: no ORM row processing on a range of entrants
-        select(s.entrant_id, s.step, s.entry_at, s.gap_us, s.delay_days, s.plan_id, s.region, s.currency, s.attr_delay)
+        select(s.entrant_id, s.step, s.entry_at, s.gap_us, s.plan_id, s.region, s.currency, s.attr_delay)
         .where(*conditions)
     ).all()
     if queued.ids:
         rows = [row for row in rows if row[0] not in queued.ids]
         rows += [
-            (r.entrant_id, r.step, r.entry_at, r.gap_us, r.delay_days, r.plan_id, r.region, r.currency, r.attr_delay)
-            for r in queued.new
+            (r.entrant_id, r.step, r.entry_at, r.gap_us, r.plan_id, r.region, r.currency, r.attr_delay)
+            for r in queued.new if r.delay_days <= w
         ]
     labels = _labels(session, query, rows)
     entrants: dict[int, _Entrant] = {}
-    w = query.window_days
-    for entrant_id, step, entry_at, gap_us, delay, plan_id, region, currency, attr_delay in sorted(rows, key=lambda r: (r[0], r[1])):
+    for entrant_id, step, entry_at, _, plan_id, region, currency, attr_delay in rows:
         if step == 1:
-            value = labels(entry_at, plan_id, region, currency, attr_delay <= w)
-            entrants[entrant_id] = _Entrant(entry_at, 1, {}, value)
-        elif delay <= w and entrant_id in entrants and entrants[entrant_id].reached == step - 1:
-            entrants[entrant_id].reached = step
-            entrants[entrant_id].gaps[step] = gap_us
+            entrants[entrant_id] = _Entrant(entry_at, 1, {}, labels(entry_at, plan_id, region, currency, attr_delay <= w))
+    for entrant_id, step, _, gap_us, *_ in rows:
+        if step > 1:
+            entrant = entrants[entrant_id]
+            entrant.reached = max(entrant.reached, step)
+            entrant.gaps[step] = gap_us
     return entrants
 
 
@@ -162,7 +165,7 @@ def _labels(session: Session, query: FunnelQuery, rows):
     kind = query.breakdown
     plan_names = {}
     if kind == "plan":
-        ids = {r[5] for r in rows if r[5]}
+        ids = {r[4] for r in rows if r[4]}
         plan_names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(ids))).all()) if ids else {}
 
     def label(entry_at, plan_id, region, currency, attributed: bool) -> str:
