@@ -17,6 +17,7 @@ from app.models.order import Order
 from app.models.plan import Plan
 from app.models.user import User
 from app.services.catalog import iccid_problem
+from app.services.funnel_store import catch_up
 from app.services.rollup_repo import rebuild as rebuild_rollups
 from tests.helpers import rollup_rows
 from tests.test_rollups import expected_rollups
@@ -69,6 +70,8 @@ def test_bulk_path_writes_the_rows_the_services_write(db):
     # transaction, while server sequences keep counting across rolled-back tests.
     data = generate(days=35, users=250, seed=5, now=NOW)
     replay(db, data, show_progress=False)
+    while catch_up(db):  # the server's background upkeep of the funnel tables
+        pass
     through_services = snapshot(db)
     delete_all(db)
     bulk_load(db, data, show_progress=False)

@@ -2,7 +2,8 @@
 
 The model reads the raw events and walks each entrant's steps with datetime arithmetic; it
 shares no code with the engine. Histories are written through record_event in a shuffled
-order (late inserts), or inserted straight into analytics_events and then rebuilt.
+order (late inserts), some of them applied by the catch-up part way (the rest stays queued
+and is merged at query time), or inserted straight into analytics_events and then rebuilt.
 """
 
 import datetime as dt
@@ -23,6 +24,7 @@ from app.models.user import User
 from app.services.analytics import record_event
 from app.services.funnel_query import FunnelQuery, SqlFunnelEngine
 from app.services.funnel_rebuild import rebuild_funnel
+from app.services.funnel_store import catch_up
 from app.services.retention import retention
 from tests.factories import create_plan
 
@@ -62,7 +64,7 @@ queries = st.fixed_dictionaries(
 )
 
 
-def _write(session: Session, history, direct: bool, shuffle_seed: int):
+def _write(session: Session, history, direct: bool, shuffle_seed: int, catch_up_at: tuple[int, int] = (-1, 0)):
     plans = [create_plan(session, name=f"Oracle {i}", region=["Asia", "Europe", "Asia"][i], currency=["JPY", "EUR", "USD"][i]) for i in range(3)]
     events = []
     for index, (signup, verified, internal, user_orders) in enumerate(history):
@@ -81,7 +83,9 @@ def _write(session: Session, history, direct: bool, shuffle_seed: int):
                 if moment is not None:
                     events.append(dict(event_type=event_type, user_id=user.id, order_id=order.id, plan_id=plan.id, currency=plan.currency, at=moment))
     random.Random(shuffle_seed).shuffle(events)
-    for e in events:
+    for index, e in enumerate(events):
+        if index == catch_up_at[0]:
+            catch_up(session, limit=catch_up_at[1])  # the oldest queued rows applied, the newer ones still queued
         moment = BASE + dt.timedelta(seconds=e.pop("at"))
         if direct:
             key = f"{e['event_type']}:{'user:' + str(e['user_id']) if e['event_type'] == 'user_signup' else 'order:' + str(e['order_id'])}"
@@ -230,13 +234,16 @@ def _shape(result):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(history=users, q=queries, direct=st.booleans(), shuffle_seed=st.integers(0, 1000))
-def test_funnel_and_retention_equal_the_model(engine, history, q, direct, shuffle_seed):
+@given(
+    history=users, q=queries, direct=st.booleans(), shuffle_seed=st.integers(0, 1000),
+    catch_up_at=st.tuples(st.integers(-1, 20), st.integers(1, 30)),
+)
+def test_funnel_and_retention_equal_the_model(engine, history, q, direct, shuffle_seed, catch_up_at):
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
             session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-            plans = _write(session, history, direct, shuffle_seed)
+            plans = _write(session, history, direct, shuffle_seed, catch_up_at)
             internal = frozenset(session.scalars(select(User.id).where(User.email.like("%@team.test"))))
             start = BASE.date() + dt.timedelta(days=q["start"])
             query = FunnelQuery(

@@ -13,6 +13,7 @@ from app.models.analytics import (
 from app.models.esim import EsimProfile
 from app.models.funnel import (
     FunnelGapRollup,
+    FunnelPending,
     FunnelRollup,
     FunnelStep,
     RetentionRollup,
@@ -36,6 +37,7 @@ __all__ = [
     "EsimProfile",
     "EventType",
     "FunnelGapRollup",
+    "FunnelPending",
     "FunnelRollup",
     "FunnelStep",
     "FxRate",

@@ -1,4 +1,9 @@
-"""Derived funnel and retention tables, kept in the business transaction by `record_event`.
+"""Derived funnel and retention tables, kept up to date in the background from a queue.
+
+`record_event` only queues the event's user and order in `analytics_funnel_pending` (one
+row, in the business transaction); the background catch-up applies queued rows to the
+tables below and deletes them, and reports recompute the still-queued entrants from
+their events at query time, so every answer equals a recount.
 
 `analytics_funnel_steps` holds, per entrant (a user for by=user, an order for by=order)
 and chain, the time each step was first reached, independent of any window. The two
@@ -42,6 +47,16 @@ class FunnelStep(Base):
     attr_delay: Mapped[int] = mapped_column(SmallInteger)  # delay of the attributed checkout; 127 = none
 
 
+class FunnelPending(Base):
+    """A user and/or order whose funnel and retention rows may not reflect its events yet."""
+
+    __tablename__ = "analytics_funnel_pending"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class FunnelRollup(Base):
     """Entrants per (kind, chain, step, period, UTC day, local day, delay in days).
 
@@ -67,7 +82,7 @@ class FunnelRollup(Base):
 
 
 class FunnelGapRollup(Base):
-    """The same for steps 2+, split by the power-of-two bucket of the time from the previous step.
+    """The same for steps 2+, split by the bucket (eight per doubling) of the time from the previous step.
 
     It locates the bucket holding a percentile's rank; that bucket's exact gaps are then
     read from analytics_funnel_steps.

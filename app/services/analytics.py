@@ -91,7 +91,7 @@ def record_event(
     )
     session.add(event)
     rollup_repo.add_event(session, event)
-    funnel_store.refresh_for_event(session, event)
+    funnel_store.queue_event(session, event)
     return event
 
 

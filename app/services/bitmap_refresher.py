@@ -3,9 +3,10 @@
 Reports never write. At start this task warms the process: it decodes the recent user
 bitmaps into memory and answers the dashboard's reports once (the database's buffer
 cache and SQLAlchemy's statement cache), so the first real request is as fast as the
-next ones. Then it writes missing or stale bitmaps every
-`ANALYTICS_BITMAP_REFRESH_SECONDS`, in its own short transactions, so a GET finds
-today's bitmap at most that old and adds the few newer events in memory. Several
+next ones. Then, every `ANALYTICS_BITMAP_REFRESH_SECONDS`, in its own short
+transactions, it applies the funnel queue (`funnel_store.catch_up`: the entrants whose
+events `record_event` queued) and writes missing or stale bitmaps, so a GET finds
+both at most that old and adds the few newer events in memory. Several
 workers may run it at once: a lost race is a duplicate key, rolled back and retried at
 the next tick.
 """
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import get_sessionmaker, utc_now
-from app.services import analytics, finance_reports, unique_users
+from app.services import analytics, finance_reports, funnel_store, unique_users
 from app.services.dates import MAX_RANGE_DAYS, resolve_range
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,17 @@ def refresh_once(*, days: int = REFRESH_DAYS) -> int:
     today = utc_now().date()
     with get_sessionmaker().begin() as session:
         return unique_users.refresh_bitmaps(session, today - dt.timedelta(days=days), today, today=today)
+
+
+def catch_up_once() -> int:
+    """Apply the whole funnel queue, a batch per transaction; returns queue rows applied."""
+    applied = 0
+    while True:
+        with get_sessionmaker().begin() as session:
+            batch = funnel_store.catch_up(session)
+        applied += batch
+        if batch < funnel_store.CATCH_UP_BATCH:
+            return applied
 
 
 def warm_once(session: Session | None = None, *, today: dt.date | None = None) -> int:
@@ -90,6 +102,7 @@ async def run(interval_seconds: int) -> None:
     """Warm the cache, then refresh forever (cancelled at shutdown)."""
     await _guarded(warm_once)
     while True:
+        await _guarded(catch_up_once)
         await _guarded(refresh_once)
         # Cheap while cached; after midnight UTC (a new complete day) it fits the new models
         # here instead of in the first admin's request.

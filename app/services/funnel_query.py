@@ -3,6 +3,8 @@
 `FunnelEngine` is the seam another store (ClickHouse) can implement. `SqlFunnelEngine`
 answers from the rollups when the zone is the rollups' zone or UTC and no breakdown is
 asked; otherwise from the per-entrant rows of the range. Both give the same numbers.
+Either way the entrants still queued for the background catch-up (`funnel_store`) are
+recomputed from their events and replace their stored rows, so the answer is exact.
 """
 
 import datetime as dt
@@ -10,15 +12,15 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
 from app.services import zones
-from app.services.funnel_spec import nearest_rank, percentile_rank, step_names
-from app.services.funnel_store import rollup_zone_name
+from app.services.funnel_spec import StepRow, nearest_rank, percentile_rank, step_names
+from app.services.funnel_store import pending_rows, rollup_zone_name
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
 TOP_VALUES = 10
@@ -56,6 +58,24 @@ class _Entrant:
     value: str
 
 
+@dataclass
+class _Queued:
+    """The entrants queued for the catch-up: their ids, and their stored and recomputed rows in the report."""
+
+    ids: set[int]
+    old: list[StepRow]
+    new: list[StepRow]
+
+    @classmethod
+    def read(cls, session: Session, query: FunnelQuery, start_at: dt.datetime, end_before: dt.datetime) -> "_Queued":
+        ids, old, new = pending_rows(session, query.by, query.chain)
+
+        def counted(row: StepRow) -> bool:
+            return start_at <= row.entry_at < end_before and row.user_id not in query.internal_user_ids
+
+        return cls(ids, [r for r in old if counted(r)], [r for r in new if counted(r)])
+
+
 class SqlFunnelEngine:
     """The funnel on the shop's own database (SQLite, MariaDB/MySQL, PostgreSQL)."""
 
@@ -65,11 +85,12 @@ class SqlFunnelEngine:
     def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse:
         names = step_names(query.by, query.chain)
         rollup_zone = rollup_zone_name(session)
+        queued = _Queued.read(session, query, *zones.day_span(query.start, query.end, zones.zone(query.tz)))
         if self.use_rollups and query.breakdown is None and query.tz in (rollup_zone, "UTC"):
             day_column = "local_day" if query.tz == rollup_zone else "utc_day"
-            steps = _from_rollup(session, query, names, day_column)
+            steps = _from_rollup(session, query, names, day_column, queued)
             return _response(query, names, steps, None, "rollup")
-        entrants = _entrants(session, query)
+        entrants = _entrants(session, query, queued)
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
         return _response(query, names, steps, series, "entrants")
@@ -107,26 +128,35 @@ def _step_results(names, counts, open_short, percentiles) -> list[FunnelStepResu
 # The per-entrant path ----------------------------------------------------------------
 
 
-def _entrants(session: Session, query: FunnelQuery) -> dict[int, _Entrant]:
+def _entrants(session: Session, query: FunnelQuery, queued: _Queued) -> dict[int, _Entrant]:
     s = FunnelStep
     start_at, end_before = zones.day_span(query.start, query.end, zones.zone(query.tz))
-    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before]
+    w = query.window_days
+    # Reached times only grow along the chain, so the rows within the window are exactly
+    # steps 1..reached of each entrant: no ordering or chain walk needed.
+    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before, s.delay_days <= w]
     if query.internal_user_ids:
         conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(sorted(query.internal_user_ids))))
     rows = session.connection().execute(  # Core: no ORM row processing on a range of entrants
-        select(s.entrant_id, s.step, s.entry_at, s.gap_us, s.delay_days, s.plan_id, s.region, s.currency, s.attr_delay)
+        select(s.entrant_id, s.step, s.entry_at, s.gap_us, s.plan_id, s.region, s.currency, s.attr_delay)
         .where(*conditions)
     ).all()
+    if queued.ids:
+        rows = [row for row in rows if row[0] not in queued.ids]
+        rows += [
+            (r.entrant_id, r.step, r.entry_at, r.gap_us, r.plan_id, r.region, r.currency, r.attr_delay)
+            for r in queued.new if r.delay_days <= w
+        ]
     labels = _labels(session, query, rows)
     entrants: dict[int, _Entrant] = {}
-    w = query.window_days
-    for entrant_id, step, entry_at, gap_us, delay, plan_id, region, currency, attr_delay in sorted(rows, key=lambda r: (r[0], r[1])):
+    for entrant_id, step, entry_at, _, plan_id, region, currency, attr_delay in rows:
         if step == 1:
-            value = labels(entry_at, plan_id, region, currency, attr_delay <= w)
-            entrants[entrant_id] = _Entrant(entry_at, 1, {}, value)
-        elif delay <= w and entrant_id in entrants and entrants[entrant_id].reached == step - 1:
-            entrants[entrant_id].reached = step
-            entrants[entrant_id].gaps[step] = gap_us
+            entrants[entrant_id] = _Entrant(entry_at, 1, {}, labels(entry_at, plan_id, region, currency, attr_delay <= w))
+    for entrant_id, step, _, gap_us, *_ in rows:
+        if step > 1:
+            entrant = entrants[entrant_id]
+            entrant.reached = max(entrant.reached, step)
+            entrant.gaps[step] = gap_us
     return entrants
 
 
@@ -135,7 +165,7 @@ def _labels(session: Session, query: FunnelQuery, rows):
     kind = query.breakdown
     plan_names = {}
     if kind == "plan":
-        ids = {r[5] for r in rows if r[5]}
+        ids = {r[4] for r in rows if r[4]}
         plan_names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(ids))).all()) if ids else {}
 
     def label(entry_at, plan_id, region, currency, attributed: bool) -> str:
@@ -188,86 +218,129 @@ def _breakdown(session, query, names, entrants: dict[int, _Entrant]) -> list[Fun
 # The rollup path -----------------------------------------------------------------------
 
 
-def _period_filter(model, day_column: str, start: dt.date, end: dt.date):
-    """Whole months from the 'm' rows, the days around them from the 'd' rows."""
-    day = getattr(model, day_column)
+def _period_spans(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """Whole months from the 'm' rows, the days around them from the 'd' rows: (period, first day, day after)."""
     first_full = start if start.day == 1 else zones.next_month(start)
     after_full = zones.next_month(end) if (end + dt.timedelta(days=1)).day == 1 else end.replace(day=1)
+    after_end = end + dt.timedelta(days=1)
     if first_full >= after_full:
-        return and_(model.period == "d", day >= start, day <= end)
-    return or_(
-        and_(model.period == "m", day >= first_full, day < after_full),
-        and_(model.period == "d", day >= start, day < first_full),
-        and_(model.period == "d", day >= after_full, day <= end),
-    )
+        return [("d", start, after_end)]
+    spans = [("m", first_full, after_full), ("d", start, first_full), ("d", after_full, after_end)]
+    return [span for span in spans if span[1] < span[2]]
 
 
-def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str) -> list[FunnelStepResult]:
+def _summed(connection, model, query: FunnelQuery, day_column: str, group: tuple[str, ...], *extra) -> Counter:
+    """SUM(entrants) of the rollup rows of the range by `group`: one query per span, each a key range."""
+    day = getattr(model, day_column)
+    columns = [getattr(model, name) for name in group]
+    sums = Counter()
+    for period, first, after in _period_spans(query.start, query.end):
+        for *key, entrants in connection.execute(
+            select(*columns, func.sum(model.entrants))
+            .where(model.kind == query.by, model.chain == query.chain, model.period == period, day >= first, day < after,
+                   model.delay_days <= query.window_days, *extra)
+            .group_by(*columns)
+        ):
+            sums[tuple(key)] += int(entrants)
+    return sums
+
+
+def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued) -> list[FunnelStepResult]:
     r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
     connection = session.connection()
-    reached = Counter()
-    for step, entrants in connection.execute(
-        select(r.step, func.sum(r.entrants))
-        .where(r.kind == query.by, r.chain == query.chain, r.delay_days <= w, _period_filter(r, day_column, query.start, query.end))
-        .group_by(r.step)
-    ):
-        reached[step] += int(entrants)
+    reached = Counter({step: n for (step,), n in _summed(connection, r, query, day_column, ("step",)).items()})
     histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
-    for step, bucket, entrants in connection.execute(
-        select(g.step, g.bucket, func.sum(g.entrants))
-        .where(g.kind == query.by, g.chain == query.chain, g.delay_days <= w, _period_filter(g, day_column, query.start, query.end))
-        .group_by(g.step, g.bucket)
-    ):
-        histogram[step][bucket] += int(entrants)
+    for (step, bucket), entrants in _summed(connection, g, query, day_column, ("step", "bucket")).items():
+        histogram[step][bucket] += entrants
     tz = zones.zone(query.tz)
     start_at, end_before = zones.day_span(query.start, query.end, tz)
     s = FunnelStep
     in_range = (s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before)
     excluded = sorted(query.internal_user_ids)
+    # Entrants whose window is still open (entered after the deadline), per step reached:
+    # whole UTC days after the deadline's day from the day rows, that day from its entrants.
+    deadline = query.now - dt.timedelta(days=w)
+    after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    recent = Counter()
+    for step, entrants in connection.execute(
+        select(r.step, func.sum(r.entrants))
+        .where(
+            r.kind == query.by, r.chain == query.chain, r.period == "d", r.delay_days <= w,
+            getattr(r, day_column) >= query.start, getattr(r, day_column) <= query.end, r.utc_day >= after_deadline_day.date(),
+        )
+        .group_by(r.step)
+    ):
+        recent[step] += int(entrants)
+    low, high = max(deadline, start_at), min(after_deadline_day, end_before)
+    if low < high:
+        conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= low, s.entry_at < high, s.delay_days <= w]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        # Counted here, not by GROUP BY: SQLite would walk the whole chain in step order for it.
+        recent.update(connection.scalars(select(s.step).where(*conditions)))
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
-        for step, bucket in connection.execute(
-            select(s.step, s.bucket).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
+        for step, bucket, entry_at in connection.execute(
+            select(s.step, s.bucket, s.entry_at).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
         ):
             reached[step] -= 1
             if step > 1:
                 histogram[step][bucket] -= 1
+            if entry_at >= after_deadline_day:
+                recent[step] -= 1
+    # The queued entrants: their stored rows out, their recomputed rows in.
+    added: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for sign, rows in ((-1, queued.old), (1, queued.new)):
+        for row in rows:
+            if row.delay_days > w:
+                continue
+            reached[row.step] += sign
+            if row.step > 1:
+                histogram[row.step][row.bucket] += sign
+                if sign > 0:
+                    added[(row.step, row.bucket)].append(row.gap_us)
+            if row.entry_at >= deadline:
+                recent[row.step] += sign
     n = len(names)
     counts = [reached[k] for k in range(1, n + 1)]
-    # Entrants whose window is still open: the last window_days of entries, read one by one.
-    deadline = query.now - dt.timedelta(days=w)
-    recent = [*in_range, s.entry_at >= deadline]
-    if excluded:
-        recent.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-    furthest = (
-        select(s.entrant_id, func.max(s.step).label("furthest")).where(*recent, s.delay_days <= w).group_by(s.entrant_id).subquery()
-    )
-    last = Counter(dict(connection.execute(select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all()))
-    open_short = [0] + [last[k - 1] for k in range(2, n + 1)]
+    open_short = [0] + [recent[k - 1] - recent[k] for k in range(2, n + 1)]
+    skip = [or_(s.user_id.is_(None), s.user_id.not_in(excluded))] if excluded else []
+    if queued.ids:
+        skip.append(s.entrant_id.not_in(sorted(queued.ids)))
     percentiles = [(None, None)]
     for k in range(2, n + 1):
         percentiles.append(
-            tuple(_ranked_gap(session, query, k, histogram[k], counts[k - 1], p, in_range, excluded) for p in (50, 90))
+            tuple(_ranked_gap(session, query, k, histogram[k], counts[k - 1], p, [*in_range, *skip], added) for p in (50, 90))
         )
     return _step_results(names, counts, open_short, percentiles)
 
 
-def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, in_range, excluded) -> int | None:
+def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, conditions, added) -> int | None:
     """The exact nearest-rank gap: the histogram finds the bucket, its rows give the value."""
     if n == 0:
         return None
     rank = percentile_rank(n, percent)
-    for bucket in sorted(buckets):
+    for bucket in sorted(b for b in buckets if buckets[b] > 0):
         if rank <= buckets[bucket]:
             break
         rank -= buckets[bucket]
+    new_gaps = sorted(added.get((step, bucket), []))
     s = FunnelStep
-    conditions = [*in_range, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days]
-    if excluded:
-        conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-    # The database sorts the bucket's gaps and hands back the one at the rank.
-    return session.connection().scalar(select(s.gap_us).where(*conditions).order_by(s.gap_us).limit(1).offset(rank - 1))
+    # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
+    # to `rank`: the database sorts the bucket and hands back the few around it.
+    skipped = max(0, rank - 1 - len(new_gaps))
+    stored = list(session.connection().scalars(
+        select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days)
+        .order_by(s.gap_us).limit(rank - skipped).offset(skipped)
+    ))
+    # Every value below stored[0] has a rank under `rank`, so the answer is one of these.
+    for value in sorted(stored + new_gaps):
+        if skipped and value < stored[0]:
+            continue
+        if skipped + sum(v <= value for v in stored) + sum(v <= value for v in new_gaps) >= rank:
+            return value
+    return None
 
 
 ENGINE: FunnelEngine = SqlFunnelEngine()

@@ -10,6 +10,7 @@ from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
     FunnelGapRollup,
+    FunnelPending,
     FunnelRollup,
     FunnelStep,
     RetentionRollup,
@@ -31,7 +32,9 @@ from app.services.funnel_store import (
     retention_contributions,
 )
 
-TABLES = (FunnelStep, FunnelRollup, FunnelGapRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
+# The queue first: it is emptied before the events are read, so a row queued meanwhile
+# stays for the catch-up (applying an entrant twice is harmless, missing one is not).
+TABLES = (FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
 ID_BATCH = 20_000
 
 

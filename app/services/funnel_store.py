@@ -1,9 +1,14 @@
-"""Keep the funnel and retention tables in step with the events (write path and rebuild).
+"""Keep the funnel and retention tables in step with the events (queue, catch-up, rebuild).
 
-On every recorded event the affected entrants (the event's user, and its order) are
-recomputed from their own few events, read back through the user_id / order_id indexes,
-so a late or out-of-order insert yields the same rows as a rebuild. Only the difference
-between the old and the new rows touches the rollups.
+`record_event` does not touch these tables: it queues the event's user and order in
+`analytics_funnel_pending`, one INSERT in the business transaction. The server's
+background task (`bitmap_refresher.run`) calls `catch_up` every tick: in its own
+transaction it recomputes the queued entrants from their own few events, read back
+through the user_id / order_id indexes (so a late or out-of-order insert yields the
+rows a rebuild would), applies only the difference to the rollups, and deletes the
+queue rows it applied. Reports never wait for it: `pending_rows` recomputes the still
+queued entrants in memory, and the readers replace those entrants' stored rows by them,
+so every report equals a recount whatever the catch-up's lag.
 """
 
 import datetime as dt
@@ -17,6 +22,7 @@ from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
     FunnelGapRollup,
+    FunnelPending,
     FunnelRollup,
     FunnelStep,
     RetentionRollup,
@@ -60,18 +66,64 @@ def _event_rows(session: Session, where) -> tuple[list[tuple[Event, int | None]]
     return [(Event(t, at, o, p, c), u) for t, at, o, p, c, u, _ in rows], regions
 
 
-def refresh_for_event(session: Session, event: AnalyticsEvent) -> None:
-    """Recompute the entrants and the retention of the user an event belongs to."""
-    session.flush()
-    user_id, order_id = event.user_id, event.order_id
-    refresh_entrants(session, user_ids=[user_id] if user_id else [], order_ids=[order_id] if order_id else [])
-    if user_id and event.event_type == EventType.PAYMENT_SUCCEEDED:
-        refresh_retention(session, [user_id])
+def queue_event(session: Session, event: AnalyticsEvent) -> None:
+    """Queue the entrants an event belongs to (the catch-up and the readers do the rest)."""
+    if event.user_id or event.order_id:
+        _queue(session, event.user_id, event.order_id)
+
+
+def _queue(session: Session, user_id: int | None, order_id: int | None) -> None:
+    # A Core INSERT: the ORM's unit of work for one more object costs more than the statement.
+    session.execute(insert(FunnelPending.__table__), {"user_id": user_id, "order_id": order_id})
+
+
+CATCH_UP_BATCH = 500
+
+
+def catch_up(session: Session, *, limit: int = CATCH_UP_BATCH) -> int:
+    """Apply up to `limit` queued rows to the funnel and retention tables; returns rows applied."""
+    q = FunnelPending
+    # Locked: a second worker waits, then finds the rows gone (it would apply them twice).
+    queued = session.execute(select(q.id, q.user_id, q.order_id).order_by(q.id).limit(limit).with_for_update()).all()
+    if not queued:
+        return 0
+    user_ids = sorted({u for _, u, _ in queued if u})
+    order_ids = sorted({o for _, _, o in queued if o})
+    refresh_entrants(session, user_ids=user_ids, order_ids=order_ids)
+    if user_ids:
+        refresh_retention(session, user_ids)
+    session.execute(delete(q).where(q.id.in_([i for i, _, _ in queued])))
+    return len(queued)
+
+
+def pending_ids(session: Session) -> tuple[list[int], list[int]]:
+    """The users and orders queued for the catch-up (few, unless it has stopped)."""
+    q = FunnelPending
+    rows = session.execute(select(q.user_id, q.order_id)).all()  # the ORM's execute: flushes queued rows first
+    return sorted({u for u, _ in rows if u}), sorted({o for _, o in rows if o})
+
+
+def pending_rows(session: Session, kind: str, chain: str) -> tuple[set[int], list[StepRow], list[StepRow]]:
+    """The queued entrants of `kind`: their ids, their stored rows and their rows recomputed from the events."""
+    user_ids, order_ids = pending_ids(session)
+    ids = user_ids if kind == "user" else order_ids
+    if not ids:
+        return set(), [], []
+    old_rows, new_rows = _recompute(
+        session, user_ids=ids if kind == "user" else [], order_ids=ids if kind == "order" else []
+    )
+    return set(ids), [r for r in old_rows if r.chain == chain], [r for r in new_rows if r.chain == chain]
 
 
 def refresh_entrants(session: Session, *, user_ids: list[int], order_ids: list[int]) -> None:
     """Recompute these users' and orders' step rows from their events and apply the difference."""
     zone = zones.zone(rollup_zone_name(session))
+    old_rows, new_rows = _recompute(session, user_ids=user_ids, order_ids=order_ids)
+    _apply(session, old_rows, new_rows, zone)
+
+
+def _recompute(session: Session, *, user_ids: list[int], order_ids: list[int]) -> tuple[list[StepRow], list[StepRow]]:
+    """(stored rows, rows recomputed from the events) of these entrants."""
     new_rows: list[StepRow] = []
     e = AnalyticsEvent
     # One query per index: MariaDB answers `user_id IN .. OR order_id IN ..` with a table scan.
@@ -95,7 +147,7 @@ def refresh_entrants(session: Session, *, user_ids: list[int], order_ids: list[i
         StepRow(*row)
         for row in session.execute(select(*(s.__table__.c[c] for c in STEP_COLUMNS)).where(or_(*entrants))).all()
     ] if entrants else []
-    _apply(session, old_rows, new_rows, zone)
+    return old_rows, new_rows
 
 
 def _key(row: StepRow) -> tuple:
@@ -150,14 +202,14 @@ def count_row(row: StepRow, zone, rollup: Counter, gaps: Counter, sign: int = 1)
 
 
 def mark_verified(session: Session, user: User, now: dt.datetime) -> None:
-    """Record the user's first successful code verification and refresh its funnel rows."""
+    """Record the user's first successful code verification and queue its funnel rows for the catch-up."""
     changed = session.execute(
         update(User).where(User.id == user.id, User.verified_at.is_(None)).values(verified_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed:
         session.refresh(user, ["verified_at"])
-        refresh_entrants(session, user_ids=[user.id], order_ids=[])
+        _queue(session, user.id, None)
 
 
 # Retention ---------------------------------------------------------------------------
@@ -180,6 +232,37 @@ def retention_contributions(periods: dict[str, set[dt.date]]) -> Counter:
 
 def refresh_retention(session: Session, user_ids: list[int]) -> None:
     """Recompute the paid periods of these users and apply the change to the cohort rollup."""
+    deltas = Counter()
+    t = UserPaidPeriod.__table__
+    for user_id, old, new in _paid_period_changes(session, user_ids):
+        deltas.update(retention_contributions(new))
+        deltas.subtract(retention_contributions(old))
+        gone = [(i, s) for i in INTERVALS for s in old[i] - new[i]]
+        fresh = [(i, s) for i in INTERVALS for s in new[i] - old[i]]
+        if gone:
+            session.execute(
+                delete(t).where(t.c.user_id == user_id, tuple_(t.c.interval, t.c.period_start).in_(gone))
+            )
+        if fresh:
+            # The primary key (user, interval, period) is the guard: one row per user and period.
+            session.execute(insert(t), [{"user_id": user_id, "interval": i, "period_start": s} for i, s in fresh])
+    _add(session, RetentionRollup, RETENTION_KEY, deltas)
+
+
+def pending_retention(session: Session, interval: str, skip: frozenset[int] = frozenset()) -> Counter:
+    """What applying the queue would add to the cohort rollup of `interval` (users in `skip` left out)."""
+    user_ids, _ = pending_ids(session)
+    deltas = Counter()
+    for user_id, old, new in _paid_period_changes(session, [u for u in user_ids if u not in skip]):
+        deltas.update(retention_contributions({interval: new[interval]}))
+        deltas.subtract(retention_contributions({interval: old[interval]}))
+    return Counter({(cohort, offset): n for (_, cohort, offset), n in deltas.items() if n})
+
+
+def _paid_period_changes(session: Session, user_ids: list[int]):
+    """(user, stored periods, periods recomputed from the payments) of the users whose periods differ."""
+    if not user_ids:
+        return []
     zone = zones.zone(rollup_zone_name(session))
     e, p = AnalyticsEvent, UserPaidPeriod
     payments: dict[int, list[dt.datetime]] = {u: [] for u in user_ids}
@@ -190,21 +273,9 @@ def refresh_retention(session: Session, user_ids: list[int]) -> None:
     old: dict[int, dict[str, set]] = {u: {i: set() for i in INTERVALS} for u in user_ids}
     for user_id, interval, start in session.execute(select(p.user_id, p.interval, p.period_start).where(p.user_id.in_(user_ids))):
         old[user_id][interval].add(start)
-    deltas = Counter()
-    t = p.__table__
+    changes = []
     for user_id in user_ids:
         new = paid_periods(payments[user_id], zone)
-        if new == old[user_id]:
-            continue
-        deltas.update(retention_contributions(new))
-        deltas.subtract(retention_contributions(old[user_id]))
-        gone = [(i, s) for i in INTERVALS for s in old[user_id][i] - new[i]]
-        fresh = [(i, s) for i in INTERVALS for s in new[i] - old[user_id][i]]
-        if gone:
-            session.execute(
-                delete(t).where(t.c.user_id == user_id, tuple_(t.c.interval, t.c.period_start).in_(gone))
-            )
-        if fresh:
-            # The primary key (user, interval, period) is the guard: one row per user and period.
-            session.execute(insert(t), [{"user_id": user_id, "interval": i, "period_start": s} for i, s in fresh])
-    _add(session, RetentionRollup, RETENTION_KEY, deltas)
+        if new != old[user_id]:
+            changes.append((user_id, old[user_id], new))
+    return changes

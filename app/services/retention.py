@@ -10,7 +10,7 @@ from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import RetentionRollup, UserPaidPeriod
 from app.schemas.funnel import RetentionCohort, RetentionResponse
 from app.services import zones
-from app.services.funnel_store import paid_periods, retention_contributions, rollup_zone_name
+from app.services.funnel_store import paid_periods, pending_retention, retention_contributions, rollup_zone_name
 
 INTERVALS = ("week", "month")
 
@@ -65,6 +65,8 @@ def _from_rollup(session, interval, first, last, internal) -> Counter:
         for starts in periods.values():
             for (_, cohort, offset), n in retention_contributions({interval: starts}).items():
                 counts[(cohort, offset)] -= n
+    # Users queued for the catch-up: what applying them would change (exact without waiting).
+    counts.update(pending_retention(session, interval, internal))
     return counts
 
 
