@@ -12,6 +12,7 @@ both run.
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,18 +70,24 @@ def _utc(value: Any) -> Any:
     return value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo is None else value
 
 
-def _convert(value: Any, type_name: str) -> Any:
+def _converter(type_name: str) -> Callable[[Any], Any]:
+    """How a JSONCompact value of this ClickHouse type becomes a Python value (chosen once per column)."""
     base = type_name.removeprefix("Nullable(").removeprefix("LowCardinality(")
-    if value is None:
-        return None
     if base.startswith(("UInt", "Int")):
-        return int(value)
-    if base.startswith("Float"):
-        return float(value)
-    if base.startswith("Date") and not base.startswith("DateTime"):
-        return dt.date.fromisoformat(value)
-    if base.startswith("DateTime"):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        convert = int
+    elif base.startswith("Float"):
+        convert = float
+    elif base.startswith("DateTime"):
+        def convert(value: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    elif base.startswith("Date"):
+        convert = dt.date.fromisoformat
+    else:
+        return _same
+    return lambda value: None if value is None else convert(value)
+
+
+def _same(value: Any) -> Any:
     return value
 
 
@@ -113,8 +120,8 @@ class ChdbClient:
         if not result:
             return []
         body = json.loads(result)
-        types = [column["type"] for column in body["meta"]]
-        return [tuple(_convert(v, t) for v, t in zip(row, types, strict=True)) for row in body["data"]]
+        converters = [_converter(column["type"]) for column in body["meta"]]
+        return [tuple(convert(v) for convert, v in zip(converters, row, strict=True)) for row in body["data"]]
 
     def command(self, sql: str) -> None:
         self._query(sql)

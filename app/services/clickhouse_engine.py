@@ -2,8 +2,9 @@
 
 Counts, revenue, the daily series and top plans read the daily rollup
 `analytics_daily`, its latest row per day and key (recomputed from the events for every day a shipped batch
-touches, see `app.services.warehouse`); unique users are `uniqExact` over the events
-themselves, which a duplicate row cannot change, so that query needs no `FINAL`. Plan
+touches, see `app.services.warehouse`); unique users merge the exact user sets per day
+of `analytics_daily_users` (roaring bitmaps, or exact hash sets on 18.16), which a
+duplicate row cannot change, so that query needs no `FINAL`. Plan
 names come from the shop's database (`plans` is a small table that the warehouse does
 not copy). A funnel query fits here the same way: one method of the engine, written
 with `windowFunnel` over the same table (one user's events share a shard, see
@@ -22,13 +23,6 @@ from app.services.warehouse import Warehouse
 PAID = EventType.PAYMENT_SUCCEEDED.value
 SIGNUP = EventType.USER_SIGNUP.value
 PlanNames = Callable[[Iterable[int]], dict[int, str]]
-
-
-def _between(start: dt.date, end: dt.date) -> str:
-    """occurred_at within whole UTC days start..end (the sorting key's second column)."""
-    after = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
-    before = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
 
 
 def _rollup(start: dt.date, end: dt.date, where: str = "") -> str:
@@ -85,10 +79,11 @@ class ClickHouseEngine:
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
+        # Currency only splits payments (the revenue): one row per day and type for the rest.
         rows = self.client.rows(
-            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) "
-            f"FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
-            "GROUP BY day, event_type, currency ORDER BY day"
+            f"SELECT day, event_type, if(event_type = {literal(PAID)}, currency, '') AS paid_in, sum(event_count), "
+            f"sum(revenue_minor_units) FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
+            "GROUP BY day, event_type, paid_in ORDER BY day"
         )
         by_day: dict[dt.date, DayRow] = {}
         for day, event_type, currency, count, amount in rows:
@@ -100,9 +95,10 @@ class ClickHouseEngine:
         return [DayRow(r.day, r.counts, dict(sorted(r.revenue.items()))) for r in by_day.values()]
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        function = self.warehouse.user_set_function
         rows = self.client.rows(
-            f"SELECT event_type, uniqExact(user_id) FROM {self.table} "
-            f"WHERE {_between(days.start, days.end)} AND event_type IN {literal(list(types))} AND user_id != 0 "
+            f"SELECT event_type, {function}Merge(users) FROM {self.warehouse.daily_users} "
+            f"WHERE day >= {literal(days.start)} AND day <= {literal(days.end)} AND event_type IN {literal(list(types))} "
             "GROUP BY event_type"
         )
         found = dict(rows)

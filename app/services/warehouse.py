@@ -7,7 +7,10 @@ Tables in ClickHouse (database of `CLICKHOUSE_URL`):
   rows reads with `FINAL`, so a duplicate not merged yet is never counted.
 - `analytics_daily`: events and revenue per day, type, currency and plan, recomputed
   from the events (`FINAL`) for the days of every shipped batch; the reports' counts,
-  revenue, series and top plans read it (unique users read the events). With `CLICKHOUSE_CLUSTER`
+  revenue, series and top plans read it.
+- `analytics_daily_users`: the exact set of users per day and type (a bitmap), added
+  for the same days from the events; unique users over a range merge the days' sets.
+  With `CLICKHOUSE_CLUSTER`
   the rows live in `analytics_events_local` on every shard and `analytics_events` is a
   `Distributed` table sharded by `cityHash64(user_id)`: one user's events share a shard
   (a per-user funnel can be computed shard by shard) and a re-shipped row lands on the
@@ -40,6 +43,8 @@ EVENTS = "analytics_events"
 LOCAL_EVENTS = "analytics_events_local"
 DAILY = "analytics_daily"
 LOCAL_DAILY = "analytics_daily_local"
+DAILY_USERS = "analytics_daily_users"
+LOCAL_DAILY_USERS = "analytics_daily_users_local"
 CURSOR = "warehouse_sync"
 SHARDING_KEY = "cityHash64(user_id)"
 EVENT_COLUMNS = [
@@ -77,6 +82,15 @@ DAILY_TABLE_COLUMNS = """
     version UInt64
 """
 DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id, shard)"
+# The exact set of users per UTC day and type, for unique users over any range: the
+# reports merge the days' sets instead of scanning the events. A set cannot count a user
+# twice, so a row shipped twice, or a day's set inserted again, changes nothing: each
+# refresh adds the day's set from the events and the parts merge into their union.
+# Roaring bitmaps (groupBitmap) on current ClickHouse; Debian's 18.16 predates them and
+# keeps exact hash sets (uniqExact), which merge the same way.
+DAILY_USERS_TABLE_COLUMNS = "day Date, event_type String, users AggregateFunction({function}, UInt64)"
+DAILY_USERS_MERGE_TREE = "AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, event_type)"
+FIRST_BITMAP_RELEASE = (20, 1)  # groupBitmap came in 19.x; every release from 20.1 has it
 DEFAULT_BATCH = 20_000
 DEFAULT_TRAIL_IDS = 2_000
 
@@ -114,6 +128,7 @@ class Warehouse:
         self.client = client
         self.cluster = cluster
         self.db = client.database
+        self._user_set_function: str | None = None
 
     @property
     def events(self) -> str:
@@ -127,6 +142,7 @@ class Warehouse:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
             self._create_events(self.client, EVENTS)
             self._create_daily(self.client, DAILY)
+            self._create_daily_users(self.client, DAILY_USERS)
             self._create_cursor()
             return ["local"]
         touched = []
@@ -144,6 +160,11 @@ class Warehouse:
                 f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY} AS {self.db}.{LOCAL_DAILY} "
                 f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY}, rand())"
             )
+            self._create_daily_users(node, LOCAL_DAILY_USERS)
+            node.command(
+                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY_USERS} AS {self.db}.{LOCAL_DAILY_USERS} "
+                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY_USERS}, rand())"
+            )
             touched.append(f"{node.target.host}:{node.target.port}")
         self._create_cursor()
         return touched
@@ -154,26 +175,56 @@ class Warehouse:
     def _create_daily(self, client: ClickHouse, name: str) -> None:
         client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({DAILY_TABLE_COLUMNS}) ENGINE = {DAILY_MERGE_TREE}")
 
+    def _create_daily_users(self, client: ClickHouse, name: str) -> None:
+        columns = DAILY_USERS_TABLE_COLUMNS.format(function=self.user_set_function)
+        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({columns}) ENGINE = {DAILY_USERS_MERGE_TREE}")
+
     @property
     def daily(self) -> str:
         return f"{self.db}.{DAILY}"
 
+    @property
+    def daily_users(self) -> str:
+        return f"{self.db}.{DAILY_USERS}"
+
+    @property
+    def user_set_function(self) -> str:
+        """`groupBitmap` or, before ClickHouse 20.1, `uniqExact`: the aggregate behind the user sets."""
+        if self._user_set_function is None:
+            # The table's own type first: tables made before an upgrade keep their kind of set.
+            existing = self.client.rows(
+                f"SELECT type FROM system.columns WHERE database = {literal(self.db)} AND table = {literal(DAILY_USERS)} "
+                "AND name = 'users'"
+            )
+            if existing:
+                self._user_set_function = existing[0][0].removeprefix("AggregateFunction(").split(",")[0]
+            else:
+                release = tuple(int(part) for part in self.client.rows("SELECT version()")[0][0].split(".")[:2])
+                self._user_set_function = "groupBitmap" if release >= FIRST_BITMAP_RELEASE else "uniqExact"
+        return self._user_set_function
+
     def refresh_daily(self, days: set[dt.date] | None = None) -> None:
-        """Recompute the daily rollup of `days` (None: every day) from the events, on every shard."""
+        """Recompute the daily rollups of `days` (None: every day) from the events, on every shard."""
         if days is not None and not days:
             return
-        nodes = [(node, LOCAL_DAILY, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
-            (self.client, DAILY, EVENTS)]
+        nodes = [(node, LOCAL_DAILY, LOCAL_DAILY_USERS, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
+            (self.client, DAILY, DAILY_USERS, EVENTS)]
         version = time.time_ns()
         paid = "event_type = 'payment_succeeded'"
-        day_filter = f"WHERE toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else ""
-        for shard, (node, daily, events) in enumerate(nodes):
+        day_filter = f"toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else "1"
+        for shard, (node, daily, daily_users, events) in enumerate(nodes):
             # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
             node.command(
                 f"INSERT INTO {self.db}.{daily} (shard, day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
                 f"SELECT {shard}, toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
-                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL {day_filter} "
+                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL WHERE {day_filter} "
                 "GROUP BY day, event_type, currency, plan"
+            )
+            # No FINAL: a copy of a row adds a user the set already holds.
+            node.command(
+                f"INSERT INTO {self.db}.{daily_users} (day, event_type, users) "
+                f"SELECT toDate(occurred_at) AS day, event_type, {self.user_set_function}State(user_id) "
+                f"FROM {self.db}.{events} WHERE {day_filter} AND user_id != 0 GROUP BY day, event_type"
             )
 
     def _create_cursor(self) -> None:
@@ -194,12 +245,15 @@ class Warehouse:
 
     def drop(self) -> None:
         """Drop the warehouse tables (and the cursor): `sync --from-scratch` refills them."""
+        self._user_set_function = None
         nodes = self._cluster_nodes() if self.cluster else [self.client]
         for node in nodes:
             node.command(f"DROP TABLE IF EXISTS {self.db}.{EVENTS}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_EVENTS}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY_USERS}")
+            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY_USERS}")
         self.client.command(f"DROP TABLE IF EXISTS {self.db}.{CURSOR}")
 
     # --- cursor ---------------------------------------------------------------------
