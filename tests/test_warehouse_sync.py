@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 
 from app.models.analytics import AnalyticsEvent, EventType
 from app.services.analytics import record_event
-from app.services.warehouse import EVENT_COLUMNS, EVENTS, Warehouse, _ch_row, _read_batch
+from app.services.warehouse import EVENTS, Warehouse, _read_batch, event_columns
 from tests.factories import create_order, create_plan, create_user
 from tests.warehouse_support import TARGETS, fresh_warehouse, target_config
 
@@ -136,20 +136,21 @@ def test_a_sync_killed_after_an_insert_and_before_its_cursor_resumes_without_dup
 
 def test_a_sync_killed_inside_an_insert_resumes_and_counts_each_event_once(db, warehouse, monkeypatch):
     seed_funnel(db, 10)
-    real_insert = warehouse.client.insert
+    real_insert = warehouse.client.insert_columns
     calls = []
 
-    def half_then_die(table, columns, rows):
+    def half_then_die(table, columns):
         calls.append(table)
-        if table == "analytics_events" and len(calls) > 2:
-            real_insert(table, columns, rows[: len(rows) // 2])  # the first half reached the server
+        if calls.count(EVENTS) == 2 and table == EVENTS:
+            half = len(columns["id"]) // 2
+            real_insert(table, {name: values[:half] for name, values in columns.items()})  # the first half reached the server
             raise Killed
-        real_insert(table, columns, rows)
+        real_insert(table, columns)
 
-    monkeypatch.setattr(warehouse.client, "insert", half_then_die)
+    monkeypatch.setattr(warehouse.client, "insert_columns", half_then_die)
     with pytest.raises(Killed):
         warehouse.sync(db.connection(), batch_size=8)
-    monkeypatch.setattr(warehouse.client, "insert", real_insert)
+    monkeypatch.setattr(warehouse.client, "insert_columns", real_insert)
     assert raw_rows(warehouse) == 8 + 4
     warehouse.sync(db.connection(), batch_size=8)
     assert_rollups_equal_a_recount(db, warehouse)
@@ -194,7 +195,7 @@ def test_two_shippers_inserting_the_same_batch_count_each_event_once(db, warehou
     seed_funnel(db, 10)
     warehouse.sync(db.connection())
     rows = _read_batch(db.connection(), 0, 1000)
-    warehouse.client.insert(EVENTS, EVENT_COLUMNS, [(*_ch_row(r), 7) for r in rows])
+    warehouse.client.insert_columns(EVENTS, event_columns(rows, 7))
     warehouse.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
     assert raw_rows(warehouse) == 60
     assert_rollups_equal_a_recount(db, warehouse)

@@ -45,6 +45,9 @@ class ClickHouse(Protocol):
     def insert(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         """Insert rows (tuples in `columns` order) into `table` of this database."""
 
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Insert whole columns: numpy arrays (strings as object or str arrays, times as datetime64[s]) or pyarrow arrays."""
+
 
 def literal(value: Any) -> str:
     """A value as ClickHouse SQL text: the only way values enter a statement here."""
@@ -131,10 +134,12 @@ class ChdbClient:
             self.insert_columns(table, {name: list(values) for name, values in zip(columns, zip(*rows), strict=True)})
 
     def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
-        """Insert whole columns (lists or numpy arrays): chDB reads them as one Arrow table, no text."""
+        """Insert whole columns: chDB reads them as one Arrow table, no text."""
         import pyarrow as pa
 
-        arrow_rows = pa.table({name: pa.array(values) for name, values in columns.items()})  # noqa: F841 (read by Python())
+        arrow_rows = pa.table(  # noqa: F841 (read by Python())
+            {name: values if isinstance(values, pa.Array) else pa.array(values) for name, values in columns.items()}
+        )
         names = ", ".join(columns)
         self._query(f"INSERT INTO {self.database}.{table} ({names}) SELECT {names} FROM Python(arrow_rows)")
 
@@ -184,11 +189,11 @@ class NativeClient:
             self._local.client = client
         return client
 
-    def _execute(self, sql: str, params=None):
+    def _execute(self, sql: str, params=None, **options):
         from clickhouse_driver import errors
 
         try:
-            return self._client().execute(sql, params) if params is not None else self._client().execute(sql)
+            return self._client().execute(sql, params, **options) if params is not None else self._client().execute(sql)
         except (errors.NetworkError, errors.SocketTimeoutError, OSError, EOFError) as exc:
             self._reset()
             raise WarehouseUnavailable(
@@ -213,8 +218,31 @@ class NativeClient:
         if rows:
             self._execute(f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES", rows)
 
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Insert whole columns in native blocks from numpy (clickhouse-driver's use_numpy): no Python row objects."""
+        as_numpy = [_numpy_column(values) for values in columns.values()]
+        if len(as_numpy[0]):
+            self._execute(
+                f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES", as_numpy,
+                columnar=True, settings={"use_numpy": True},
+            )
+
     def close(self) -> None:
         self._reset()
+
+
+def _numpy_column(values: Any):
+    """A column as the numpy array clickhouse-driver writes: strings as objects, Arrow arrays converted."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.DictionaryArray):
+        # The dictionary's few strings, repeated by reference: no string per row is made.
+        return values.dictionary.to_numpy(zero_copy_only=False)[values.indices.to_numpy(zero_copy_only=False)]
+    if isinstance(values, pa.Array):
+        values = values.to_numpy(zero_copy_only=False)
+    values = np.asarray(values)
+    return values.astype(object) if values.dtype.kind == "U" else values
 
 
 def parse_native_url(url: str) -> NativeTarget:
