@@ -27,14 +27,13 @@ be killed anywhere: the cursor moves only after a batch is in, and the next pass
 the ids at and after the cursor before inserting.
 """
 
-import calendar
 import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import DateTime, Text, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from app.db import utc_now
@@ -89,6 +88,7 @@ DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER
 DAILY_USERS_TABLE_COLUMNS = "day Date, event_type String, users AggregateFunction({function}, UInt64)"
 DAILY_USERS_MERGE_TREE = "AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, event_type)"
 FIRST_BITMAP_RELEASE = (20, 1)  # groupBitmap came in 19.x; every release from 20.1 has it
+NAIVE_EPOCH, ONE_SECOND = dt.datetime(1970, 1, 1), dt.timedelta(seconds=1)
 DEFAULT_BATCH = 20_000
 DEFAULT_TRAIL_IDS = 2_000
 
@@ -275,17 +275,16 @@ class Warehouse:
 
     # --- shipping -------------------------------------------------------------------
 
-    def present_ids(self, rows: list[tuple]) -> set[int]:
-        """Which of these event rows' ids ClickHouse already holds (by id and time range)."""
-        if not rows:
-            return set()
-        ids = [r[0] for r in rows]
-        times = [r[8] for r in rows]
+    def present_ids(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Which of these events' ids ClickHouse already holds (looked up by id and time range)."""
+        ids, times = columns["id"], columns["occurred_at"]
+        if not len(ids):
+            return np.array([], dtype=np.uint64)
         found = self.client.rows(
-            f"SELECT id FROM {self.events} WHERE id >= {min(ids)} AND id <= {max(ids)} "
-            f"AND occurred_at >= {literal(min(times).replace(microsecond=0))} AND occurred_at <= {literal(max(times))}"
+            f"SELECT id FROM {self.events} WHERE id >= {int(ids.min())} AND id <= {int(ids.max())} "
+            f"AND occurred_at >= {literal(_moment(times.min()))} AND occurred_at <= {literal(_moment(times.max()))}"
         )
-        return {row[0] for row in found}
+        return np.array([row[0] for row in found], dtype=np.uint64)
 
     def sync(
         self,
@@ -312,24 +311,26 @@ class Warehouse:
                 rows = _read_batch(connection, position, batch_size)
                 if not rows:
                     break
-                new_rows = rows
+                batch = event_columns(rows, time.time_ns())
+                new = batch
                 if rows[0][0] <= check_until:
-                    present = self.present_ids(rows)
-                    new_rows = [r for r in rows if r[0] not in present]
-                    skipped += len(rows) - len(new_rows)
-                if new_rows:
-                    self.client.insert_columns(EVENTS, event_columns(new_rows, time.time_ns()))
+                    is_new = ~np.isin(batch["id"], self.present_ids(batch))
+                    new = {name: values[is_new] for name, values in batch.items()}
+                    skipped += len(rows) - int(is_new.sum())
+                new_count = len(new["id"])
+                if new_count:
+                    self.client.insert_columns(EVENTS, new)
                 # Every day of the batch, shipped now or before, and before the cursor moves: a
                 # pass killed after its insert re-reads the batch and refreshes those days then.
-                self.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
-                shipped += len(new_rows)
+                self.refresh_daily({_moment(day).date() for day in np.unique(batch["occurred_at"].astype("datetime64[D]"))})
+                shipped += new_count
                 position = rows[-1][0]
-                cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + len(new_rows))
+                cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + new_count)
                 self._save_cursor(cursor)
                 if bar is not None:
                     bar.update(len(rows))
                 if on_batch is not None:
-                    on_batch(len(new_rows))
+                    on_batch(new_count)
         finally:
             if bar is not None:
                 bar.close()
@@ -350,17 +351,17 @@ class Warehouse:
 
 def _read_batch(connection: Connection, after_id: int, limit: int) -> list[tuple]:
     e = AnalyticsEvent.__table__.c
-    return [
-        tuple(row)
-        for row in connection.execute(
+    return list(
+        connection.execute(
             # metadata as its stored JSON text: decoding and re-encoding it costs more than the rest of the row.
+            # The times as the naive UTC they are stored as: making each one aware costs more than reading it.
             select(e.id, e.event_type, e.user_id, e.order_id, e.plan_id, e.amount_minor_units, e.currency,
-                   cast(e.metadata, Text), e.occurred_at, e.created_at)
+                   cast(e.metadata, Text), type_coerce(e.occurred_at, DateTime()), type_coerce(e.created_at, DateTime()))
             .where(e.id > after_id)
             .order_by(e.id)
             .limit(limit)
         )
-    ]
+    )
 
 
 def event_columns(rows: list[tuple], version: int) -> dict[str, np.ndarray]:
@@ -386,10 +387,12 @@ def _numbers(values: tuple, dtype) -> np.ndarray:
 
 
 def _seconds(moments: tuple) -> np.ndarray:
-    """UTC datetimes (aware, or naive UTC) as whole seconds: ClickHouse's DateTime keeps no fraction."""
-    return np.array(
-        [calendar.timegm(m.utctimetuple()) for m in moments], dtype=np.int64
-    ).astype("datetime64[s]")
+    """Naive UTC datetimes as whole seconds since the epoch: ClickHouse's DateTime keeps no fraction."""
+    return np.array([(m - NAIVE_EPOCH) // ONE_SECOND for m in moments], dtype=np.int64).astype("datetime64[s]")
+
+
+def _moment(value: np.datetime64) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(value.astype("datetime64[s]").astype(np.int64)), dt.UTC)
 
 
 def _progress(enabled: bool, total: int):
