@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 
 from app.models.analytics import AnalyticsEvent, EventType
 from app.services.analytics import record_event
+from app.services import warehouse_rollups as rollups
 from app.services.warehouse import EVENTS, Warehouse, _read_batch, event_columns
 from tests.factories import create_order, create_plan, create_user
 from tests.warehouse_support import TARGETS, fresh_warehouse, target_config
@@ -48,15 +49,17 @@ def warehouse_counts(warehouse: Warehouse, *, final: bool = True) -> dict[str, i
     return dict(warehouse.client.rows(f"SELECT event_type, count() FROM {table} GROUP BY event_type"))
 
 
-def rollup_counts(warehouse: Warehouse) -> dict[str, int]:
-    """Events per type in the daily rollup the reports read."""
-    return dict(warehouse.client.rows(f"SELECT event_type, sum(n) FROM (SELECT event_type, argMax(event_count, version) AS n FROM {warehouse.daily} GROUP BY shard, day, event_type, currency, plan_id) GROUP BY event_type"))
+def rollup_counts(warehouse: Warehouse, name: str = rollups.DAILY) -> dict[str, int]:
+    """Events per type in a count rollup the reports read (its current row per key)."""
+    period = rollups.COUNT_TABLES[name]
+    current = rollups.current_counts(warehouse.rollup(name), period, "1")
+    return dict(warehouse.client.rows(f"SELECT event_type, sum(event_count) FROM {current} GROUP BY event_type"))
 
 
-def rollup_unique_users(warehouse: Warehouse) -> dict[str, int]:
-    """Distinct users per type as the reports read them: the days' user sets merged."""
+def rollup_unique_users(warehouse: Warehouse, name: str = rollups.DAILY_USERS) -> dict[str, int]:
+    """Distinct users per type as the reports read them: a user-set rollup's periods merged."""
     function = warehouse.user_set_function
-    return dict(warehouse.client.rows(f"SELECT event_type, {function}Merge(users) FROM {warehouse.daily_users} GROUP BY event_type"))
+    return dict(warehouse.client.rows(f"SELECT event_type, {function}Merge(users) FROM {warehouse.rollup(name)} GROUP BY event_type"))
 
 
 def recount_unique_users(warehouse: Warehouse) -> dict[str, int]:
@@ -69,9 +72,10 @@ def source_unique_users(db) -> dict[str, int]:
 
 
 def assert_rollups_equal_a_recount(db, warehouse: Warehouse) -> None:
-    """Counts and unique users from the rollups equal the deduplicated events and the shop's own."""
-    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
-    assert rollup_unique_users(warehouse) == recount_unique_users(warehouse) == source_unique_users(db)
+    """Counts and unique users from the daily and monthly rollups equal the deduplicated events and the shop's own."""
+    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == rollup_counts(warehouse, rollups.MONTHLY) == source_counts(db)
+    assert rollup_unique_users(warehouse) == rollup_unique_users(warehouse, rollups.MONTHLY_USERS) \
+        == recount_unique_users(warehouse) == source_unique_users(db)
 
 
 def raw_rows(warehouse: Warehouse) -> int:
@@ -176,8 +180,8 @@ def test_events_committed_out_of_id_order_are_shipped_by_the_trailing_window(db,
     # An aggregate: 18.16 refuses a plain SELECT ... FINAL ... ORDER BY on a Distributed table.
     rows = warehouse.client.rows(f"SELECT id, count() FROM {warehouse.events} FINAL GROUP BY id ORDER BY id")
     assert rows == [(base + i, 1) for i in range(1, 10)]
-    assert rollup_counts(warehouse) == {"user_signup": 9}
-    assert rollup_unique_users(warehouse) == {"user_signup": 1}
+    assert rollup_counts(warehouse) == rollup_counts(warehouse, rollups.MONTHLY) == {"user_signup": 9}
+    assert rollup_unique_users(warehouse) == rollup_unique_users(warehouse, rollups.MONTHLY_USERS) == {"user_signup": 1}
 
 
 def test_sync_from_scratch_refills_a_dropped_warehouse(db, warehouse):
@@ -196,6 +200,6 @@ def test_two_shippers_inserting_the_same_batch_count_each_event_once(db, warehou
     warehouse.sync(db.connection())
     rows = _read_batch(db.connection(), 0, 1000)
     warehouse.client.insert_columns(EVENTS, event_columns(rows, 7))
-    warehouse.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
+    warehouse.refresh_daily({r[8].date() for r in rows})  # read as naive UTC
     assert raw_rows(warehouse) == 60
     assert_rollups_equal_a_recount(db, warehouse)

@@ -5,13 +5,9 @@ Tables in ClickHouse (database of `CLICKHOUSE_URL`):
   `(event_type, occurred_at, id)` and partitioned by month. An event never changes, so
   a row shipped twice has the same sorting key and merges away; everything that counts
   rows reads with `FINAL`, so a duplicate not merged yet is never counted.
-- `analytics_daily`: events and revenue per day, type, currency and plan, recomputed
-  from the events (`FINAL`) for the days of every shipped batch; the reports' counts,
-  revenue, series and top plans read it.
-- `analytics_daily_users`: the exact set of users per day and type (a bitmap), added
-  for the same days from the events; unique users over a range merge the days' sets.
-  With `CLICKHOUSE_CLUSTER`
-  the rows live in `analytics_events_local` on every shard and `analytics_events` is a
+- the rollups the reports read (`app.services.warehouse_rollups`): counts and revenue
+  per day and per month, recomputed for the days of every shipped batch, and the exact
+  user sets per day and per month. With `CLICKHOUSE_CLUSTER` the rows live in `analytics_events_local` on every shard and `analytics_events` is a
   `Distributed` table sharded by `cityHash64(user_id)`: one user's events share a shard
   (a per-user funnel can be computed shard by shard) and a re-shipped row lands on the
   shard that holds its first copy, where `FINAL` collapses it.
@@ -38,14 +34,11 @@ from sqlalchemy.engine import Connection
 
 from app.db import utc_now
 from app.models.analytics import AnalyticsEvent
+from app.services import warehouse_rollups as rollups
 from app.services.clickhouse_client import ClickHouse, NativeClient, literal
 
 EVENTS = "analytics_events"
 LOCAL_EVENTS = "analytics_events_local"
-DAILY = "analytics_daily"
-LOCAL_DAILY = "analytics_daily_local"
-DAILY_USERS = "analytics_daily_users"
-LOCAL_DAILY_USERS = "analytics_daily_users_local"
 CURSOR = "warehouse_sync"
 SHARDING_KEY = "cityHash64(user_id)"
 # 0 and '' stand for NULL: Nullable columns cost a mask per value, and no id is 0.
@@ -63,30 +56,6 @@ EVENT_TABLE_COLUMNS = """
     version UInt64
 """
 MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
-# Events and revenue per UTC day, type, currency and (payments only) plan, recomputed from
-# the events (FINAL) for every day a shipped batch touches: the row of the highest version
-# is the day's exact figure whatever was shipped twice. Readers pick it with argMax per
-# (shard, key) instead of FINAL, which costs ten times more on a table this small; `shard`
-# keeps the shards' own rows of one key apart through a Distributed table.
-DAILY_TABLE_COLUMNS = """
-    shard UInt32,
-    day Date,
-    event_type String,
-    currency String,
-    plan_id UInt64,
-    event_count UInt64,
-    revenue_minor_units Int64,
-    version UInt64
-"""
-DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id, shard)"
-# The exact set of users per UTC day and type, for unique users over any range: the
-# reports merge the days' sets instead of scanning the events. A set cannot count a user
-# twice, so a row shipped twice, or a day's set inserted again, changes nothing: each
-# refresh adds the day's set from the events and the parts merge into their union.
-# Roaring bitmaps (groupBitmap) on current ClickHouse; Debian's 18.16 predates them and
-# keeps exact hash sets (uniqExact), which merge the same way.
-DAILY_USERS_TABLE_COLUMNS = "day Date, event_type String, users AggregateFunction({function}, UInt64)"
-DAILY_USERS_MERGE_TREE = "AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, event_type)"
 FIRST_BITMAP_RELEASE = (20, 1)  # groupBitmap came in 19.x; every release from 20.1 has it
 NAIVE_EPOCH, ONE_SECOND = dt.datetime(1970, 1, 1), dt.timedelta(seconds=1)
 DEFAULT_BATCH = 20_000
@@ -139,8 +108,8 @@ class Warehouse:
         if not self.cluster:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
             self._create_events(self.client, EVENTS)
-            self._create_daily(self.client, DAILY)
-            self._create_daily_users(self.client, DAILY_USERS)
+            for name in rollups.ALL:
+                self.client.command(rollups.create_statement(self.db, name, name, self.user_set_function))
             self._create_cursor()
             return ["local"]
         touched = []
@@ -153,16 +122,12 @@ class Warehouse:
                 f"CREATE TABLE IF NOT EXISTS {self.db}.{EVENTS} AS {self.db}.{LOCAL_EVENTS} "
                 f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_EVENTS}, {SHARDING_KEY})"
             )
-            self._create_daily(node, LOCAL_DAILY)
-            node.command(
-                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY} AS {self.db}.{LOCAL_DAILY} "
-                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY}, rand())"
-            )
-            self._create_daily_users(node, LOCAL_DAILY_USERS)
-            node.command(
-                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY_USERS} AS {self.db}.{LOCAL_DAILY_USERS} "
-                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY_USERS}, rand())"
-            )
+            for name in rollups.ALL:
+                node.command(rollups.create_statement(self.db, name, rollups.local(name), self.user_set_function))
+                node.command(
+                    f"CREATE TABLE IF NOT EXISTS {self.db}.{name} AS {self.db}.{rollups.local(name)} "
+                    f"ENGINE = Distributed({self.cluster}, {self.db}, {rollups.local(name)}, rand())"
+                )
             touched.append(f"{node.target.host}:{node.target.port}")
         self._create_cursor()
         return touched
@@ -170,20 +135,13 @@ class Warehouse:
     def _create_events(self, client: ClickHouse, name: str) -> None:
         client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({EVENT_TABLE_COLUMNS}) ENGINE = {MERGE_TREE}")
 
-    def _create_daily(self, client: ClickHouse, name: str) -> None:
-        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({DAILY_TABLE_COLUMNS}) ENGINE = {DAILY_MERGE_TREE}")
-
-    def _create_daily_users(self, client: ClickHouse, name: str) -> None:
-        columns = DAILY_USERS_TABLE_COLUMNS.format(function=self.user_set_function)
-        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({columns}) ENGINE = {DAILY_USERS_MERGE_TREE}")
+    def rollup(self, name: str) -> str:
+        """The qualified name of a rollup of `app.services.warehouse_rollups` (what the reports read)."""
+        return f"{self.db}.{name}"
 
     @property
     def daily(self) -> str:
-        return f"{self.db}.{DAILY}"
-
-    @property
-    def daily_users(self) -> str:
-        return f"{self.db}.{DAILY_USERS}"
+        return self.rollup(rollups.DAILY)
 
     @property
     def user_set_function(self) -> str:
@@ -191,7 +149,7 @@ class Warehouse:
         if self._user_set_function is None:
             # The table's own type first: tables made before an upgrade keep their kind of set.
             existing = self.client.rows(
-                f"SELECT type FROM system.columns WHERE database = {literal(self.db)} AND table = {literal(DAILY_USERS)} "
+                f"SELECT type FROM system.columns WHERE database = {literal(self.db)} AND table = {literal(rollups.DAILY_USERS)} "
                 "AND name = 'users'"
             )
             if existing:
@@ -202,28 +160,18 @@ class Warehouse:
         return self._user_set_function
 
     def refresh_daily(self, days: set[dt.date] | None = None) -> None:
-        """Recompute the daily rollups of `days` (None: every day) from the events, on every shard."""
+        """Recompute the rollups of `days` (None: every day) and their months from the events, on every shard."""
         if days is not None and not days:
             return
-        nodes = [(node, LOCAL_DAILY, LOCAL_DAILY_USERS, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
-            (self.client, DAILY, DAILY_USERS, EVENTS)]
+        if self.cluster:
+            nodes = [(node, LOCAL_EVENTS, {name: rollups.local(name) for name in rollups.ALL}) for node in self._cluster_nodes()]
+        else:
+            nodes = [(self.client, EVENTS, {name: name for name in rollups.ALL})]
         version = time.time_ns()
-        paid = "event_type = 'payment_succeeded'"
-        day_filter = f"toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else "1"
-        for shard, (node, daily, daily_users, events) in enumerate(nodes):
+        for shard, (node, events, tables) in enumerate(nodes):
             # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
-            node.command(
-                f"INSERT INTO {self.db}.{daily} (shard, day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
-                f"SELECT {shard}, toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
-                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL WHERE {day_filter} "
-                "GROUP BY day, event_type, currency, plan"
-            )
-            # No FINAL: a copy of a row adds a user the set already holds.
-            node.command(
-                f"INSERT INTO {self.db}.{daily_users} (day, event_type, users) "
-                f"SELECT toDate(occurred_at) AS day, event_type, {self.user_set_function}State(user_id) "
-                f"FROM {self.db}.{events} WHERE {day_filter} AND user_id != 0 GROUP BY day, event_type"
-            )
+            for statement in rollups.refresh_statements(self.db, events, tables, shard, days, version, self.user_set_function):
+                node.command(statement)
 
     def _create_cursor(self) -> None:
         self.client.command(
@@ -248,10 +196,9 @@ class Warehouse:
         for node in nodes:
             node.command(f"DROP TABLE IF EXISTS {self.db}.{EVENTS}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_EVENTS}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY_USERS}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY_USERS}")
+            for name in rollups.ALL:
+                node.command(f"DROP TABLE IF EXISTS {self.db}.{name}")
+                node.command(f"DROP TABLE IF EXISTS {self.db}.{rollups.local(name)}")
         self.client.command(f"DROP TABLE IF EXISTS {self.db}.{CURSOR}")
 
     # --- cursor ---------------------------------------------------------------------
