@@ -43,11 +43,13 @@ def create_statement(db: str, name: str, table: str, user_set_function: str) -> 
         period = COUNT_TABLES[name]
         columns = (f"shard UInt32, {period} Date, event_type String, currency String, plan_id UInt64, "
                    "event_count UInt64, revenue_minor_units Int64, version UInt64")
-        engine = f"ReplacingMergeTree(version) PARTITION BY toYear({period}) ORDER BY ({period}, event_type, currency, plan_id, shard)"
+        engine = (f"ReplacingMergeTree(version) PARTITION BY toYear({period}) "
+                  f"ORDER BY ({period}, event_type, currency, plan_id, shard) SETTINGS index_granularity = 1024")
     else:
         period = USER_TABLES[name]
         columns = f"{period} Date, event_type String, users AggregateFunction({user_set_function}, UInt64)"
-        engine = f"AggregatingMergeTree() PARTITION BY toYear({period}) ORDER BY ({period}, event_type)"
+        # Small granules: a state is read (and decoded) for every row of a granule the range touches.
+        engine = f"AggregatingMergeTree() PARTITION BY toYear({period}) ORDER BY ({period}, event_type) SETTINGS index_granularity = 16"
     return f"CREATE TABLE IF NOT EXISTS {db}.{table} ({columns}) ENGINE = {engine}"
 
 
