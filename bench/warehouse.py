@@ -34,7 +34,7 @@ from app.services import analytics
 from app.services.clickhouse_client import ChdbClient, NativeClient, literal, parse_native_url
 from app.services.clickhouse_engine import ClickHouseEngine
 from app.services.dates import resolve_range
-from app.services.warehouse import EVENTS, Warehouse
+from app.services.warehouse import EVENTS, Cursor, Warehouse
 from bench import data as bench_data
 from bench import queries
 
@@ -174,8 +174,12 @@ def sync_ingest(warehouse: Warehouse, columns: dict[str, Any], count: int, folde
     return {"events": result.shipped, "events_per_s": result.shipped / seconds}
 
 
-def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path) -> dict[str, float]:
-    """A writer commits `rate` events/s into an SQLite outbox while the shipper runs every second."""
+def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path, loaded: int) -> dict[str, float]:
+    """A writer commits `rate` events/s into an SQLite outbox while the shipper runs every second.
+
+    The warehouse keeps the `loaded` bulk events (ids 1..loaded, the cursor set after them),
+    so each pass refreshes rollups of days and a month as full as the bench's.
+    """
     from sqlalchemy import create_engine, insert
 
     from app.models.analytics import AnalyticsEvent
@@ -183,13 +187,12 @@ def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path) -> d
     url = f"sqlite:///{folder / 'outbox.db'}"
     bench_data.migrate(url)
     engine = create_engine(url)  # plain engine: SQLite leaves the users foreign key unchecked
-    warehouse.drop()
-    warehouse.init()
+    warehouse._save_cursor(Cursor(loaded, None, loaded))
     commits: list[tuple[int, float]] = []
     stop = threading.Event()
 
     def writer() -> None:
-        next_id, tick = 1, 0.05
+        next_id, tick = loaded + 1, 0.05
         while not stop.is_set():
             now = dt.datetime.now(dt.UTC)
             rows = [{"id": next_id + i, "event_type": "user_signup", "user_id": next_id + i, "event_metadata": {},
@@ -210,12 +213,12 @@ def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path) -> d
     threads = [threading.Thread(target=writer), threading.Thread(target=shipper)]
     for thread in threads:
         thread.start()
-    # Every 0.2 s: how long ago the oldest commit that ClickHouse does not hold yet was made.
+    # Every 0.2 s: how long ago the oldest commit that the reports do not count yet was made.
     samples: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        shipped = warehouse.client.rows(f"SELECT max(id) FROM {warehouse.events}")[0][0]
+        shipped = warehouse.cursor().last_id  # moves once a batch and its rollups are in: what the reports see
         pending = [t for last, t in list(commits) if last > shipped]
         samples.append(time.monotonic() - pending[0] if pending else 0.0)
     stop.set()
@@ -223,6 +226,25 @@ def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path) -> d
         thread.join()
     samples.sort()
     return {"events": commits[-1][0] if commits else 0, "median_lag_s": samples[len(samples) // 2], "max_lag_s": samples[-1]}
+
+
+def measure(label: str, warehouse: Warehouse, columns: dict[str, Any], names: dict[int, str], today: dt.date,
+            repeat: int) -> str:
+    """Fill an empty warehouse in bulk, build its rollups once, time the reports: one table row."""
+    warehouse.drop()
+    warehouse.init()
+    rate = ingest(warehouse, columns)
+    log(f"{label}: ingested at {rate:,.0f} events/s")
+    began = time.perf_counter()
+    warehouse.refresh_daily()
+    rollup_seconds = time.perf_counter() - began
+    log(f"{label}: rollups built in {rollup_seconds:.1f} s")
+    engine = ClickHouseEngine(warehouse, lambda ids: {i: names.get(i) for i in ids})
+    times = report_times(engine, today, repeat)
+    final = final_cost(warehouse, today, repeat)
+    return (f"| {label} | {rate:,.0f} | {rollup_seconds:.1f} | {times['overview']['median']:.0f} | "
+            f"{times['unique users']['median']:.0f} | {times['timeseries']['median']:.0f} | "
+            f"{final['with FINAL']:.0f} / {final['without FINAL']:.0f} | {exact_unique_users(engine, today)} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,43 +266,40 @@ def main(argv: list[str] | None = None) -> int:
     columns, names = event_columns(SIZES[args.events], args.seed, now)
     count = len(columns["id"])
     log(f"generated {count:,} events in {time.perf_counter() - began:.1f} s")
-    targets = [("chdb", Warehouse(ChdbClient(str(folder / "chdb"))))]
+    chdb = Warehouse(ChdbClient(str(folder / "chdb")))
+    targets = [("chdb", chdb)]
     if args.cluster_url:
         targets.append((f"2-shard {args.cluster}", Warehouse(NativeClient(parse_native_url(args.cluster_url)), args.cluster)))
     lines = [f"{count:,} events, 365-day range ending {now.date()}, median of {args.repeat} (ms)", ""]
     lines.append("| engine | ingest events/s | rollups build (s) | overview 365 d | of which unique users | timeseries 365 d "
                  "| raw totals with / without FINAL | unique users = raw uniqExact |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    notes = []
+    # chDB and what runs beside it first, the cluster (the slowest) last.
     for label, warehouse in targets:
-        warehouse.drop()
-        warehouse.init()
-        rate = ingest(warehouse, columns)
-        log(f"{label}: ingested at {rate:,.0f} events/s")
-        began = time.perf_counter()
-        warehouse.refresh_daily()
-        rollup_seconds = time.perf_counter() - began
-        engine = ClickHouseEngine(warehouse, lambda ids: {i: names.get(i) for i in ids})
-        times = report_times(engine, now.date(), args.repeat)
-        final = final_cost(warehouse, now.date(), args.repeat)
-        lines.append(f"| {label} | {rate:,.0f} | {rollup_seconds:.1f} | {times['overview']['median']:.0f} | "
-                     f"{times['unique users']['median']:.0f} | {times['timeseries']['median']:.0f} | "
-                     f"{final['with FINAL']:.0f} / {final['without FINAL']:.0f} | {exact_unique_users(engine, now.date())} |")
+        lines.append(measure(label, warehouse, columns, names, now.date(), args.repeat))
         log(lines[-1])
-        if label != "chdb":
+        if warehouse is not chdb:
             warehouse.drop()  # the cluster's disk back; chDB's folder goes at the end
-    load, duck = duckdb_times(columns, names, now.date(), args.repeat)
-    lines.append(f"| DuckDB (raw table, same rows) | {load:,.0f} (load) | – | {duck['overview']['median']:.0f} | – | "
-                 f"{duck['timeseries']['median']:.0f} | – |")
-    if args.lag_seconds:
-        lag = sync_lag(targets[0][1], args.lag_seconds, args.lag_rate, folder)
-        lines += ["", f"sync lag while committing {args.lag_rate} events/s for {args.lag_seconds:.0f} s "
-                      f"({lag['events']:,} events, SQLite outbox → chDB, pass every 1 s): "
-                      f"median {lag['median_lag_s']:.2f} s, max {lag['max_lag_s']:.2f} s"]
-    if args.sync_events:
-        synced = sync_ingest(targets[0][1], columns, min(count, args.sync_events), folder)
-        lines += ["", f"`warehouse sync` from an SQLite outbox into empty chDB: {synced['events']:,} events at "
-                      f"{synced['events_per_s']:,.0f} events/s (read, insert, rollups per batch)"]
-    targets[0][1].client.close()
+            continue
+        load, duck = duckdb_times(columns, names, now.date(), args.repeat)
+        duck_line = (f"| DuckDB (raw table, same rows) | {load:,.0f} (load) | – | {duck['overview']['median']:.0f} | – | "
+                     f"{duck['timeseries']['median']:.0f} | – | (count DISTINCT) |")
+        log(duck_line)
+        if args.lag_seconds:
+            lag = sync_lag(chdb, args.lag_seconds, args.lag_rate, folder, count)
+            notes.append(f"sync lag while committing {args.lag_rate} events/s for {args.lag_seconds:.0f} s "
+                         f"({lag['events'] - count:,} events, SQLite outbox → chDB holding the {count:,}, pass every 1 s): "
+                         f"median {lag['median_lag_s']:.2f} s, max {lag['max_lag_s']:.2f} s")
+            log(notes[-1])
+        if args.sync_events:
+            synced = sync_ingest(chdb, columns, min(count, args.sync_events), folder)
+            notes.append(f"`warehouse sync` from an SQLite outbox into empty chDB: {synced['events']:,} events at "
+                         f"{synced['events_per_s']:,.0f} events/s (read, insert, rollups per batch)")
+            log(notes[-1])
+        chdb.drop()
+    lines += [duck_line, "", *notes]
+    chdb.client.close()
     shutil.rmtree(folder, ignore_errors=True)
     print("\n".join(lines))
     return 0
