@@ -228,6 +228,17 @@ def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path, load
     return {"events": commits[-1][0] if commits else 0, "median_lag_s": samples[len(samples) // 2], "max_lag_s": samples[-1]}
 
 
+def settle(warehouse: Warehouse, limit_seconds: float = 900) -> float:
+    """Wait until no background merge of the warehouse runs on any node: a warehouse between loads, not during one."""
+    nodes = warehouse._cluster_nodes() if warehouse.cluster else [warehouse.client]
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit_seconds:
+        if not any(node.rows(f"SELECT count() FROM system.merges WHERE database = {literal(warehouse.db)}")[0][0] for node in nodes):
+            break
+        time.sleep(2)
+    return time.perf_counter() - began
+
+
 def measure(label: str, warehouse: Warehouse, columns: dict[str, Any], names: dict[int, str], today: dt.date,
             repeat: int) -> str:
     """Fill an empty warehouse in bulk, build its rollups once, time the reports: one table row."""
@@ -239,6 +250,7 @@ def measure(label: str, warehouse: Warehouse, columns: dict[str, Any], names: di
     warehouse.refresh_daily()
     rollup_seconds = time.perf_counter() - began
     log(f"{label}: rollups built in {rollup_seconds:.1f} s")
+    log(f"{label}: background merges done after {settle(warehouse):.0f} s more")
     engine = ClickHouseEngine(warehouse, lambda ids: {i: names.get(i) for i in ids})
     times = report_times(engine, today, repeat)
     final = final_cost(warehouse, today, repeat)
