@@ -11,7 +11,8 @@ from sqlalchemy import func, insert, select
 
 from app.models.analytics import AnalyticsEvent, EventType
 from app.services.analytics import record_event
-from app.services.warehouse import Warehouse
+from app.services import warehouse_rollups as rollups
+from app.services.warehouse import EVENTS, Warehouse, _read_batch, event_columns
 from tests.factories import create_order, create_plan, create_user
 from tests.warehouse_support import TARGETS, fresh_warehouse, target_config
 
@@ -48,9 +49,33 @@ def warehouse_counts(warehouse: Warehouse, *, final: bool = True) -> dict[str, i
     return dict(warehouse.client.rows(f"SELECT event_type, count() FROM {table} GROUP BY event_type"))
 
 
-def rollup_counts(warehouse: Warehouse) -> dict[str, int]:
-    """Events per type in the daily rollup the reports read."""
-    return dict(warehouse.client.rows(f"SELECT event_type, sum(n) FROM (SELECT event_type, argMax(event_count, version) AS n FROM {warehouse.daily} GROUP BY shard, day, event_type, currency, plan_id) GROUP BY event_type"))
+def rollup_counts(warehouse: Warehouse, name: str = rollups.DAILY) -> dict[str, int]:
+    """Events per type in a count rollup the reports read (its current row per key)."""
+    period = rollups.COUNT_TABLES[name]
+    current = rollups.current_counts(warehouse.rollup(name), period, "1")
+    return dict(warehouse.client.rows(f"SELECT event_type, sum(event_count) FROM {current} GROUP BY event_type"))
+
+
+def rollup_unique_users(warehouse: Warehouse, name: str = rollups.DAILY_USERS) -> dict[str, int]:
+    """Distinct users per type as the reports read them: a user-set rollup's periods merged."""
+    function = warehouse.user_set_function
+    return dict(warehouse.client.rows(f"SELECT event_type, {function}Merge(users) FROM {warehouse.rollup(name)} GROUP BY event_type"))
+
+
+def recount_unique_users(warehouse: Warehouse) -> dict[str, int]:
+    return dict(warehouse.client.rows(f"SELECT event_type, uniqExact(user_id) FROM {warehouse.events} GROUP BY event_type"))
+
+
+def source_unique_users(db) -> dict[str, int]:
+    e = AnalyticsEvent
+    return dict(db.execute(select(e.event_type, func.count(func.distinct(e.user_id))).group_by(e.event_type)).all())
+
+
+def assert_rollups_equal_a_recount(db, warehouse: Warehouse) -> None:
+    """Counts and unique users from the daily and monthly rollups equal the deduplicated events and the shop's own."""
+    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == rollup_counts(warehouse, rollups.MONTHLY) == source_counts(db)
+    assert rollup_unique_users(warehouse) == rollup_unique_users(warehouse, rollups.MONTHLY_USERS) \
+        == recount_unique_users(warehouse) == source_unique_users(db)
 
 
 def raw_rows(warehouse: Warehouse) -> int:
@@ -62,7 +87,8 @@ def test_a_sync_run_twice_ships_each_event_once(db, warehouse):
     first = warehouse.sync(db.connection(), batch_size=7)
     second = warehouse.sync(db.connection(), batch_size=7)
     assert source_counts(db) == {"user_signup": 10, "checkout_started": 10, "payment_succeeded": 10}
-    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
+    assert_rollups_equal_a_recount(db, warehouse)
+    assert rollup_unique_users(warehouse) == {"user_signup": 10, "checkout_started": 10, "payment_succeeded": 10}
     assert raw_rows(warehouse) == 30  # the second pass inserted nothing, so no duplicate waits for a merge
     assert (first.shipped, second.shipped, second.skipped_duplicates) == (30, 0, 30)
     max_id = db.scalar(select(func.max(AnalyticsEvent.id)))
@@ -108,29 +134,30 @@ def test_a_sync_killed_after_an_insert_and_before_its_cursor_resumes_without_dup
     assert raw_rows(warehouse) == 16 and warehouse.cursor().last_id == saves[0]
     result = warehouse.sync(db.connection(), batch_size=8, trail_ids=0)
     assert (result.shipped, result.skipped_duplicates) == (14, 8)
-    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
+    assert_rollups_equal_a_recount(db, warehouse)
     assert raw_rows(warehouse) == 30
 
 
 def test_a_sync_killed_inside_an_insert_resumes_and_counts_each_event_once(db, warehouse, monkeypatch):
     seed_funnel(db, 10)
-    real_insert = warehouse.client.insert
+    real_insert = warehouse.client.insert_columns
     calls = []
 
-    def half_then_die(table, columns, rows):
+    def half_then_die(table, columns):
         calls.append(table)
-        if table == "analytics_events" and len(calls) > 2:
-            real_insert(table, columns, rows[: len(rows) // 2])  # the first half reached the server
+        if calls.count(EVENTS) == 2 and table == EVENTS:
+            half = len(columns["id"]) // 2
+            real_insert(table, {name: values[:half] for name, values in columns.items()})  # the first half reached the server
             raise Killed
-        real_insert(table, columns, rows)
+        real_insert(table, columns)
 
-    monkeypatch.setattr(warehouse.client, "insert", half_then_die)
+    monkeypatch.setattr(warehouse.client, "insert_columns", half_then_die)
     with pytest.raises(Killed):
         warehouse.sync(db.connection(), batch_size=8)
-    monkeypatch.setattr(warehouse.client, "insert", real_insert)
+    monkeypatch.setattr(warehouse.client, "insert_columns", real_insert)
     assert raw_rows(warehouse) == 8 + 4
     warehouse.sync(db.connection(), batch_size=8)
-    assert warehouse_counts(warehouse) == rollup_counts(warehouse) == source_counts(db)
+    assert_rollups_equal_a_recount(db, warehouse)
     assert raw_rows(warehouse) == 30
 
 
@@ -153,7 +180,8 @@ def test_events_committed_out_of_id_order_are_shipped_by_the_trailing_window(db,
     # An aggregate: 18.16 refuses a plain SELECT ... FINAL ... ORDER BY on a Distributed table.
     rows = warehouse.client.rows(f"SELECT id, count() FROM {warehouse.events} FINAL GROUP BY id ORDER BY id")
     assert rows == [(base + i, 1) for i in range(1, 10)]
-    assert rollup_counts(warehouse) == {"user_signup": 9}
+    assert rollup_counts(warehouse) == rollup_counts(warehouse, rollups.MONTHLY) == {"user_signup": 9}
+    assert rollup_unique_users(warehouse) == rollup_unique_users(warehouse, rollups.MONTHLY_USERS) == {"user_signup": 1}
 
 
 def test_sync_from_scratch_refills_a_dropped_warehouse(db, warehouse):
@@ -164,3 +192,14 @@ def test_sync_from_scratch_refills_a_dropped_warehouse(db, warehouse):
     assert warehouse.cursor().last_id == 0  # the cursor went with the data
     assert warehouse.sync(db.connection()).shipped == 9
     assert warehouse_counts(warehouse) == {"user_signup": 3, "checkout_started": 3, "payment_succeeded": 3}
+
+
+def test_two_shippers_inserting_the_same_batch_count_each_event_once(db, warehouse):
+    """Both checked the ids before either inserted: every row lands twice, the rollups still count it once."""
+    seed_funnel(db, 10)
+    warehouse.sync(db.connection())
+    rows = _read_batch(db.connection(), 0, 1000)
+    warehouse.client.insert_columns(EVENTS, event_columns(rows, 7))
+    warehouse.refresh_daily({r[8].date() for r in rows})  # read as naive UTC
+    assert raw_rows(warehouse) == 60
+    assert_rollups_equal_a_recount(db, warehouse)

@@ -12,6 +12,7 @@ both run.
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +45,9 @@ class ClickHouse(Protocol):
     def insert(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         """Insert rows (tuples in `columns` order) into `table` of this database."""
 
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Insert whole columns: numpy arrays (strings as object or str arrays, times as datetime64[s]) or pyarrow arrays."""
+
 
 def literal(value: Any) -> str:
     """A value as ClickHouse SQL text: the only way values enter a statement here."""
@@ -69,18 +73,24 @@ def _utc(value: Any) -> Any:
     return value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo is None else value
 
 
-def _convert(value: Any, type_name: str) -> Any:
+def _converter(type_name: str) -> Callable[[Any], Any]:
+    """How a JSONCompact value of this ClickHouse type becomes a Python value (chosen once per column)."""
     base = type_name.removeprefix("Nullable(").removeprefix("LowCardinality(")
-    if value is None:
-        return None
     if base.startswith(("UInt", "Int")):
-        return int(value)
-    if base.startswith("Float"):
-        return float(value)
-    if base.startswith("Date") and not base.startswith("DateTime"):
-        return dt.date.fromisoformat(value)
-    if base.startswith("DateTime"):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        convert = int
+    elif base.startswith("Float"):
+        convert = float
+    elif base.startswith("DateTime"):
+        def convert(value: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    elif base.startswith("Date"):
+        convert = dt.date.fromisoformat
+    else:
+        return _same
+    return lambda value: None if value is None else convert(value)
+
+
+def _same(value: Any) -> Any:
     return value
 
 
@@ -113,8 +123,8 @@ class ChdbClient:
         if not result:
             return []
         body = json.loads(result)
-        types = [column["type"] for column in body["meta"]]
-        return [tuple(_convert(v, t) for v, t in zip(row, types, strict=True)) for row in body["data"]]
+        converters = [_converter(column["type"]) for column in body["meta"]]
+        return [tuple(convert(v) for convert, v in zip(converters, row, strict=True)) for row in body["data"]]
 
     def command(self, sql: str) -> None:
         self._query(sql)
@@ -124,10 +134,12 @@ class ChdbClient:
             self.insert_columns(table, {name: list(values) for name, values in zip(columns, zip(*rows), strict=True)})
 
     def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
-        """Insert whole columns (lists or numpy arrays): chDB reads them as one Arrow table, no text."""
+        """Insert whole columns: chDB reads them as one Arrow table, no text."""
         import pyarrow as pa
 
-        arrow_rows = pa.table({name: pa.array(values) for name, values in columns.items()})  # noqa: F841 (read by Python())
+        arrow_rows = pa.table(  # noqa: F841 (read by Python())
+            {name: values if isinstance(values, pa.Array) else pa.array(values) for name, values in columns.items()}
+        )
         names = ", ".join(columns)
         self._query(f"INSERT INTO {self.database}.{table} ({names}) SELECT {names} FROM Python(arrow_rows)")
 
@@ -177,11 +189,11 @@ class NativeClient:
             self._local.client = client
         return client
 
-    def _execute(self, sql: str, params=None):
+    def _execute(self, sql: str, params=None, **options):
         from clickhouse_driver import errors
 
         try:
-            return self._client().execute(sql, params) if params is not None else self._client().execute(sql)
+            return self._client().execute(sql, params, **options) if params is not None else self._client().execute(sql)
         except (errors.NetworkError, errors.SocketTimeoutError, OSError, EOFError) as exc:
             self._reset()
             raise WarehouseUnavailable(
@@ -206,8 +218,31 @@ class NativeClient:
         if rows:
             self._execute(f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES", rows)
 
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Insert whole columns in native blocks from numpy (clickhouse-driver's use_numpy): no Python row objects."""
+        as_numpy = [_numpy_column(values) for values in columns.values()]
+        if len(as_numpy[0]):
+            self._execute(
+                f"INSERT INTO {self.database}.{table} ({', '.join(columns)}) VALUES", as_numpy,
+                columnar=True, settings={"use_numpy": True},
+            )
+
     def close(self) -> None:
         self._reset()
+
+
+def _numpy_column(values: Any):
+    """A column as the numpy array clickhouse-driver writes: strings as objects, Arrow arrays converted."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.DictionaryArray):
+        # The dictionary's few strings, repeated by reference: no string per row is made.
+        return values.dictionary.to_numpy(zero_copy_only=False)[values.indices.to_numpy(zero_copy_only=False)]
+    if isinstance(values, pa.Array):
+        values = values.to_numpy(zero_copy_only=False)
+    values = np.asarray(values)
+    return values.astype(object) if values.dtype.kind == "U" else values
 
 
 def parse_native_url(url: str) -> NativeTarget:

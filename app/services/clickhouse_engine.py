@@ -1,9 +1,9 @@
 """The ClickHouse report engine: the `ReportEngine` questions answered from the shipped events.
 
-Counts, revenue, the daily series and top plans read the daily rollup
-`analytics_daily`, its latest row per day and key (recomputed from the events for every day a shipped batch
-touches, see `app.services.warehouse`); unique users are `uniqExact` over the events
-themselves, which a duplicate row cannot change, so that query needs no `FINAL`. Plan
+Everything reads the rollups of `app.services.warehouse_rollups`, never the events: the
+series and forecasts the days' current rows (latest version per key), totals and top plans
+a range's whole months plus the days at its ends, unique users the union of the same
+periods' exact user sets (roaring bitmaps, or exact hash sets on 18.16). Plan
 names come from the shop's database (`plans` is a small table that the warehouse does
 not copy). A funnel query fits here the same way: one method of the engine, written
 with `windowFunnel` over the same table (one user's events share a shard, see
@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 from app.models.analytics import FUNNEL, EventType
+from app.services import warehouse_rollups as rollups
 from app.services.clickhouse_client import ClickHouse, literal
 from app.services.dates import DayRange
 from app.services.rollup_repo import DayRow, PlanRevenue, Totals
@@ -22,23 +23,6 @@ from app.services.warehouse import Warehouse
 PAID = EventType.PAYMENT_SUCCEEDED.value
 SIGNUP = EventType.USER_SIGNUP.value
 PlanNames = Callable[[Iterable[int]], dict[int, str]]
-
-
-def _between(start: dt.date, end: dt.date) -> str:
-    """occurred_at within whole UTC days start..end (the sorting key's second column)."""
-    after = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
-    before = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return f"occurred_at >= {literal(after)} AND occurred_at < {literal(before)}"
-
-
-def _rollup(start: dt.date, end: dt.date, where: str = "") -> str:
-    """The daily rollup's current rows for start..end: the highest version per shard and key."""
-    condition = f"day >= {literal(start)} AND day <= {literal(end)}" + (f" AND {where}" if where else "")
-    return (
-        "(SELECT day, event_type, currency, plan_id, argMax(event_count, version) AS event_count, "
-        f"argMax(revenue_minor_units, version) AS revenue_minor_units FROM {{table}} WHERE {condition} "
-        "GROUP BY shard, day, event_type, currency, plan_id)"
-    )
 
 
 class ClickHouseEngine:
@@ -61,7 +45,18 @@ class ClickHouseEngine:
         return self.warehouse.daily
 
     def _rollup(self, start: dt.date, end: dt.date, where: str = "") -> str:
-        return _rollup(start, end, where).replace("{table}", self.daily_table)
+        """The daily counts' current rows for start..end (with `day`)."""
+        condition = f"day >= {literal(start)} AND day <= {literal(end)}" + (f" AND {where}" if where else "")
+        return rollups.current_counts(self.daily_table, "day", condition)
+
+    def _range_rollup(self, days: DayRange, where: str = "") -> str:
+        """The current count rows that sum to start..end: its whole months, and the days at its ends."""
+        month_condition, day_condition = rollups.in_periods(*rollups.covering(days.start, days.end))
+        extra = f" AND {where}" if where else ""
+        columns = "event_type, currency, plan_id, event_count, revenue_minor_units"
+        monthly = rollups.current_counts(self.warehouse.rollup(rollups.MONTHLY), "month", f"({month_condition}){extra}")
+        daily = rollups.current_counts(self.daily_table, "day", f"({day_condition}){extra}")
+        return f"(SELECT {columns} FROM {monthly} UNION ALL SELECT {columns} FROM {daily})"
 
     def fresh_as_of(self) -> dt.datetime | None:
         """When the shipper last caught up with the shop's events (None: it never has)."""
@@ -72,7 +67,7 @@ class ClickHouseEngine:
     def totals(self, days: DayRange) -> Totals:
         rows = self.client.rows(
             f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) "
-            f"FROM {self._rollup(days.start, days.end)} GROUP BY event_type, currency"
+            f"FROM {self._range_rollup(days)} GROUP BY event_type, currency"
         )
         counts = {e.value: 0 for e in FUNNEL}
         revenue: dict[str, int] = {}
@@ -88,10 +83,11 @@ class ClickHouseEngine:
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
+        # Currency only splits payments (the revenue): one row per day and type for the rest.
         rows = self.client.rows(
-            f"SELECT day, event_type, currency, sum(event_count), sum(revenue_minor_units) "
-            f"FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
-            "GROUP BY day, event_type, currency ORDER BY day"
+            f"SELECT day, event_type, if(event_type = {literal(PAID)}, currency, '') AS paid_in, sum(event_count), "
+            f"sum(revenue_minor_units) FROM {self._rollup(days.start, days.end, f'event_type IN {literal(needed)}')} "
+            "GROUP BY day, event_type, paid_in ORDER BY day"
         )
         by_day: dict[dt.date, DayRow] = {}
         for day, event_type, currency, count, amount in rows:
@@ -103,10 +99,14 @@ class ClickHouseEngine:
         return [DayRow(r.day, r.counts, dict(sorted(r.revenue.items()))) for r in by_day.values()]
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        function = self.warehouse.user_set_function
+        month_condition, day_condition = rollups.in_periods(*rollups.covering(days.start, days.end))
+        of_types = f"event_type IN {literal(list(types))}"
         rows = self.client.rows(
-            f"SELECT event_type, uniqExact(user_id) FROM {self.table} "
-            f"WHERE {_between(days.start, days.end)} AND event_type IN {literal(list(types))} AND user_id != 0 "
-            "GROUP BY event_type"
+            f"SELECT event_type, {function}Merge(users) FROM ("
+            f"SELECT event_type, users FROM {self.warehouse.rollup(rollups.MONTHLY_USERS)} WHERE ({month_condition}) AND {of_types} "
+            f"UNION ALL SELECT event_type, users FROM {self.warehouse.rollup(rollups.DAILY_USERS)} "
+            f"WHERE ({day_condition}) AND {of_types}) GROUP BY event_type"
         )
         found = dict(rows)
         return {t: found.get(t, 0) for t in types}
@@ -114,7 +114,7 @@ class ClickHouseEngine:
     def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
         rows = self.client.rows(
             f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments "
-            f"FROM {self._rollup(days.start, days.end, f'event_type = {literal(PAID)} AND plan_id != 0')} "
+            f"FROM {self._range_rollup(days, f'event_type = {literal(PAID)} AND plan_id != 0')} "
             f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
         )
         names = self.plan_names({row[0] for row in rows}) if rows else {}

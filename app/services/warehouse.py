@@ -5,10 +5,9 @@ Tables in ClickHouse (database of `CLICKHOUSE_URL`):
   `(event_type, occurred_at, id)` and partitioned by month. An event never changes, so
   a row shipped twice has the same sorting key and merges away; everything that counts
   rows reads with `FINAL`, so a duplicate not merged yet is never counted.
-- `analytics_daily`: events and revenue per day, type, currency and plan, recomputed
-  from the events (`FINAL`) for the days of every shipped batch; the reports' counts,
-  revenue, series and top plans read it (unique users read the events). With `CLICKHOUSE_CLUSTER`
-  the rows live in `analytics_events_local` on every shard and `analytics_events` is a
+- the rollups the reports read (`app.services.warehouse_rollups`): counts and revenue
+  per day and per month, recomputed for the days of every shipped batch, and the exact
+  user sets per day and per month. With `CLICKHOUSE_CLUSTER` the rows live in `analytics_events_local` on every shard and `analytics_events` is a
   `Distributed` table sharded by `cityHash64(user_id)`: one user's events share a shard
   (a per-user funnel can be computed shard by shard) and a re-shipped row lands on the
   shard that holds its first copy, where `FINAL` collapses it.
@@ -29,23 +28,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Text, cast, func, select
+import numpy as np
+from sqlalchemy import DateTime, Text, cast, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from app.db import utc_now
 from app.models.analytics import AnalyticsEvent
+from app.services import warehouse_rollups as rollups
 from app.services.clickhouse_client import ClickHouse, NativeClient, literal
 
 EVENTS = "analytics_events"
 LOCAL_EVENTS = "analytics_events_local"
-DAILY = "analytics_daily"
-LOCAL_DAILY = "analytics_daily_local"
 CURSOR = "warehouse_sync"
 SHARDING_KEY = "cityHash64(user_id)"
-EVENT_COLUMNS = [
-    "id", "event_type", "user_id", "order_id", "plan_id", "amount_minor_units", "currency", "metadata",
-    "occurred_at", "created_at", "version",
-]
 # 0 and '' stand for NULL: Nullable columns cost a mask per value, and no id is 0.
 EVENT_TABLE_COLUMNS = """
     id UInt64,
@@ -61,22 +56,8 @@ EVENT_TABLE_COLUMNS = """
     version UInt64
 """
 MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
-# Events and revenue per UTC day, type, currency and (payments only) plan, recomputed from
-# the events (FINAL) for every day a shipped batch touches: the row of the highest version
-# is the day's exact figure whatever was shipped twice. Readers pick it with argMax per
-# (shard, key) instead of FINAL, which costs ten times more on a table this small; `shard`
-# keeps the shards' own rows of one key apart through a Distributed table.
-DAILY_TABLE_COLUMNS = """
-    shard UInt32,
-    day Date,
-    event_type String,
-    currency String,
-    plan_id UInt64,
-    event_count UInt64,
-    revenue_minor_units Int64,
-    version UInt64
-"""
-DAILY_MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (day, event_type, currency, plan_id, shard)"
+FIRST_BITMAP_RELEASE = (20, 1)  # groupBitmap came in 19.x; every release from 20.1 has it
+NAIVE_EPOCH, ONE_SECOND = dt.datetime(1970, 1, 1), dt.timedelta(seconds=1)
 DEFAULT_BATCH = 20_000
 DEFAULT_TRAIL_IDS = 2_000
 
@@ -114,6 +95,7 @@ class Warehouse:
         self.client = client
         self.cluster = cluster
         self.db = client.database
+        self._user_set_function: str | None = None
 
     @property
     def events(self) -> str:
@@ -126,7 +108,8 @@ class Warehouse:
         if not self.cluster:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.db}")
             self._create_events(self.client, EVENTS)
-            self._create_daily(self.client, DAILY)
+            for name in rollups.ALL:
+                self.client.command(rollups.create_statement(self.db, name, name, self.user_set_function))
             self._create_cursor()
             return ["local"]
         touched = []
@@ -139,11 +122,12 @@ class Warehouse:
                 f"CREATE TABLE IF NOT EXISTS {self.db}.{EVENTS} AS {self.db}.{LOCAL_EVENTS} "
                 f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_EVENTS}, {SHARDING_KEY})"
             )
-            self._create_daily(node, LOCAL_DAILY)
-            node.command(
-                f"CREATE TABLE IF NOT EXISTS {self.db}.{DAILY} AS {self.db}.{LOCAL_DAILY} "
-                f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_DAILY}, rand())"
-            )
+            for name in rollups.ALL:
+                node.command(rollups.create_statement(self.db, name, rollups.local(name), self.user_set_function))
+                node.command(
+                    f"CREATE TABLE IF NOT EXISTS {self.db}.{name} AS {self.db}.{rollups.local(name)} "
+                    f"ENGINE = Distributed({self.cluster}, {self.db}, {rollups.local(name)}, rand())"
+                )
             touched.append(f"{node.target.host}:{node.target.port}")
         self._create_cursor()
         return touched
@@ -151,30 +135,43 @@ class Warehouse:
     def _create_events(self, client: ClickHouse, name: str) -> None:
         client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({EVENT_TABLE_COLUMNS}) ENGINE = {MERGE_TREE}")
 
-    def _create_daily(self, client: ClickHouse, name: str) -> None:
-        client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({DAILY_TABLE_COLUMNS}) ENGINE = {DAILY_MERGE_TREE}")
+    def rollup(self, name: str) -> str:
+        """The qualified name of a rollup of `app.services.warehouse_rollups` (what the reports read)."""
+        return f"{self.db}.{name}"
 
     @property
     def daily(self) -> str:
-        return f"{self.db}.{DAILY}"
+        return self.rollup(rollups.DAILY)
+
+    @property
+    def user_set_function(self) -> str:
+        """`groupBitmap` or, before ClickHouse 20.1, `uniqExact`: the aggregate behind the user sets."""
+        if self._user_set_function is None:
+            # The table's own type first: tables made before an upgrade keep their kind of set.
+            existing = self.client.rows(
+                f"SELECT type FROM system.columns WHERE database = {literal(self.db)} AND table = {literal(rollups.DAILY_USERS)} "
+                "AND name = 'users'"
+            )
+            if existing:
+                self._user_set_function = existing[0][0].removeprefix("AggregateFunction(").split(",")[0]
+            else:
+                release = tuple(int(part) for part in self.client.rows("SELECT version()")[0][0].split(".")[:2])
+                self._user_set_function = "groupBitmap" if release >= FIRST_BITMAP_RELEASE else "uniqExact"
+        return self._user_set_function
 
     def refresh_daily(self, days: set[dt.date] | None = None) -> None:
-        """Recompute the daily rollup of `days` (None: every day) from the events, on every shard."""
+        """Recompute the rollups of `days` (None: every day) and their months from the events, on every shard."""
         if days is not None and not days:
             return
-        nodes = [(node, LOCAL_DAILY, LOCAL_EVENTS) for node in self._cluster_nodes()] if self.cluster else [
-            (self.client, DAILY, EVENTS)]
+        if self.cluster:
+            nodes = [(node, LOCAL_EVENTS, {name: rollups.local(name) for name in rollups.ALL}) for node in self._cluster_nodes()]
+        else:
+            nodes = [(self.client, EVENTS, {name: name for name in rollups.ALL})]
         version = time.time_ns()
-        paid = "event_type = 'payment_succeeded'"
-        day_filter = f"WHERE toDate(occurred_at) IN {literal(sorted(days))}" if days is not None else ""
-        for shard, (node, daily, events) in enumerate(nodes):
+        for shard, (node, events, tables) in enumerate(nodes):
             # Each shard rolls up its own events: a user's events, and every copy of a row, live on one shard.
-            node.command(
-                f"INSERT INTO {self.db}.{daily} (shard, day, event_type, currency, plan_id, event_count, revenue_minor_units, version) "
-                f"SELECT {shard}, toDate(occurred_at) AS day, event_type, currency, if({paid}, plan_id, 0) AS plan, count(), "
-                f"sum(if({paid}, amount_minor_units, 0)), {version} FROM {self.db}.{events} FINAL {day_filter} "
-                "GROUP BY day, event_type, currency, plan"
-            )
+            for statement in rollups.refresh_statements(self.db, events, tables, shard, days, version, self.user_set_function):
+                node.command(statement)
 
     def _create_cursor(self) -> None:
         self.client.command(
@@ -194,12 +191,14 @@ class Warehouse:
 
     def drop(self) -> None:
         """Drop the warehouse tables (and the cursor): `sync --from-scratch` refills them."""
+        self._user_set_function = None
         nodes = self._cluster_nodes() if self.cluster else [self.client]
         for node in nodes:
             node.command(f"DROP TABLE IF EXISTS {self.db}.{EVENTS}")
             node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_EVENTS}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{DAILY}")
-            node.command(f"DROP TABLE IF EXISTS {self.db}.{LOCAL_DAILY}")
+            for name in rollups.ALL:
+                node.command(f"DROP TABLE IF EXISTS {self.db}.{name}")
+                node.command(f"DROP TABLE IF EXISTS {self.db}.{rollups.local(name)}")
         self.client.command(f"DROP TABLE IF EXISTS {self.db}.{CURSOR}")
 
     # --- cursor ---------------------------------------------------------------------
@@ -223,17 +222,16 @@ class Warehouse:
 
     # --- shipping -------------------------------------------------------------------
 
-    def present_ids(self, rows: list[tuple]) -> set[int]:
-        """Which of these event rows' ids ClickHouse already holds (by id and time range)."""
-        if not rows:
-            return set()
-        ids = [r[0] for r in rows]
-        times = [r[8] for r in rows]
+    def present_ids(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Which of these events' ids ClickHouse already holds (looked up by id and time range)."""
+        ids, times = columns["id"], columns["occurred_at"]
+        if not len(ids):
+            return np.array([], dtype=np.uint64)
         found = self.client.rows(
-            f"SELECT id FROM {self.events} WHERE id >= {min(ids)} AND id <= {max(ids)} "
-            f"AND occurred_at >= {literal(min(times).replace(microsecond=0))} AND occurred_at <= {literal(max(times))}"
+            f"SELECT id FROM {self.events} WHERE id >= {int(ids.min())} AND id <= {int(ids.max())} "
+            f"AND occurred_at >= {literal(_moment(times.min()))} AND occurred_at <= {literal(_moment(times.max()))}"
         )
-        return {row[0] for row in found}
+        return np.array([row[0] for row in found], dtype=np.uint64)
 
     def sync(
         self,
@@ -260,24 +258,26 @@ class Warehouse:
                 rows = _read_batch(connection, position, batch_size)
                 if not rows:
                     break
-                new_rows = rows
+                batch = event_columns(rows, time.time_ns())
+                new = batch
                 if rows[0][0] <= check_until:
-                    present = self.present_ids(rows)
-                    new_rows = [r for r in rows if r[0] not in present]
-                    skipped += len(rows) - len(new_rows)
-                version = time.time_ns()
-                self.client.insert(EVENTS, EVENT_COLUMNS, [(*_ch_row(r), version) for r in new_rows])
+                    is_new = ~np.isin(batch["id"], self.present_ids(batch))
+                    new = {name: values[is_new] for name, values in batch.items()}
+                    skipped += len(rows) - int(is_new.sum())
+                new_count = len(new["id"])
+                if new_count:
+                    self.client.insert_columns(EVENTS, new)
                 # Every day of the batch, shipped now or before, and before the cursor moves: a
                 # pass killed after its insert re-reads the batch and refreshes those days then.
-                self.refresh_daily({r[8].astimezone(dt.UTC).date() for r in rows})
-                shipped += len(new_rows)
+                self.refresh_daily({_moment(day).date() for day in np.unique(batch["occurred_at"].astype("datetime64[D]"))})
+                shipped += new_count
                 position = rows[-1][0]
-                cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + len(new_rows))
+                cursor = Cursor(max(cursor.last_id, position), cursor.caught_up_at, cursor.shipped_total + new_count)
                 self._save_cursor(cursor)
                 if bar is not None:
                     bar.update(len(rows))
                 if on_batch is not None:
-                    on_batch(len(new_rows))
+                    on_batch(new_count)
         finally:
             if bar is not None:
                 bar.close()
@@ -298,25 +298,48 @@ class Warehouse:
 
 def _read_batch(connection: Connection, after_id: int, limit: int) -> list[tuple]:
     e = AnalyticsEvent.__table__.c
-    return [
-        tuple(row)
-        for row in connection.execute(
+    return list(
+        connection.execute(
             # metadata as its stored JSON text: decoding and re-encoding it costs more than the rest of the row.
+            # The times as the naive UTC they are stored as: making each one aware costs more than reading it.
             select(e.id, e.event_type, e.user_id, e.order_id, e.plan_id, e.amount_minor_units, e.currency,
-                   cast(e.metadata, Text), e.occurred_at, e.created_at)
+                   cast(e.metadata, Text), type_coerce(e.occurred_at, DateTime()), type_coerce(e.created_at, DateTime()))
             .where(e.id > after_id)
             .order_by(e.id)
             .limit(limit)
         )
-    ]
-
-
-def _ch_row(row: tuple) -> tuple:
-    event_id, event_type, user_id, order_id, plan_id, amount, currency, metadata, occurred_at, created_at = row
-    return (
-        event_id, event_type, user_id or 0, order_id or 0, plan_id or 0, amount or 0, currency or "",
-        metadata or "{}", occurred_at, created_at,
     )
+
+
+def event_columns(rows: list[tuple], version: int) -> dict[str, np.ndarray]:
+    """Rows read from the shop's events as the warehouse's columns (0 and '' for NULL)."""
+    ids, types, users, orders, plans, amounts, currencies, metadata, occurred, created = zip(*rows, strict=True)
+    return {
+        "id": np.array(ids, dtype=np.uint64),
+        "event_type": np.array(types, dtype=object),
+        "user_id": _numbers(users, np.uint64),
+        "order_id": _numbers(orders, np.uint64),
+        "plan_id": _numbers(plans, np.uint64),
+        "amount_minor_units": _numbers(amounts, np.int64),
+        "currency": np.array([c or "" for c in currencies], dtype=object),
+        "metadata": np.array([m or "{}" for m in metadata], dtype=object),
+        "occurred_at": _seconds(occurred),
+        "created_at": _seconds(created),
+        "version": np.full(len(ids), version, dtype=np.uint64),
+    }
+
+
+def _numbers(values: tuple, dtype) -> np.ndarray:
+    return np.array([v or 0 for v in values], dtype=dtype)
+
+
+def _seconds(moments: tuple) -> np.ndarray:
+    """Naive UTC datetimes as whole seconds since the epoch: ClickHouse's DateTime keeps no fraction."""
+    return np.array([(m - NAIVE_EPOCH) // ONE_SECOND for m in moments], dtype=np.int64).astype("datetime64[s]")
+
+
+def _moment(value: np.datetime64) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(value.astype("datetime64[s]").astype(np.int64)), dt.UTC)
 
 
 def _progress(enabled: bool, total: int):
