@@ -85,12 +85,13 @@ class SqlFunnelEngine:
     def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse:
         names = step_names(query.by, query.chain)
         rollup_zone = rollup_zone_name(session)
-        queued = _Queued.read(session, query, *zones.day_span(query.start, query.end, zones.zone(query.tz)))
+        span = zones.day_span(query.start, query.end, zones.zone(query.tz))  # the range's local days in UTC
+        queued = _Queued.read(session, query, *span)
         if self.use_rollups and query.breakdown is None and query.tz in (rollup_zone, "UTC"):
             day_column = "local_day" if query.tz == rollup_zone else "utc_day"
-            steps = _from_rollup(session, query, names, day_column, queued)
+            steps = _from_rollup(session, query, names, day_column, queued, span)
             return _response(query, names, steps, None, "rollup")
-        entrants = _entrants(session, query, queued)
+        entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
         return _response(query, names, steps, series, "entrants")
@@ -128,9 +129,9 @@ def _step_results(names, counts, open_short, percentiles) -> list[FunnelStepResu
 # The per-entrant path ----------------------------------------------------------------
 
 
-def _entrants(session: Session, query: FunnelQuery, queued: _Queued) -> dict[int, _Entrant]:
+def _entrants(session: Session, query: FunnelQuery, queued: _Queued, span) -> dict[int, _Entrant]:
     s = FunnelStep
-    start_at, end_before = zones.day_span(query.start, query.end, zones.zone(query.tz))
+    start_at, end_before = span
     w = query.window_days
     # Reached times only grow along the chain, so the rows within the window are exactly
     # steps 1..reached of each entrant: no ordering or chain walk needed.
@@ -245,7 +246,7 @@ def _summed(connection, model, query: FunnelQuery, day_column: str, group: tuple
     return sums
 
 
-def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued) -> list[FunnelStepResult]:
+def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued, span) -> list[FunnelStepResult]:
     r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
     connection = session.connection()
@@ -253,8 +254,7 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, q
     histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
     for (step, bucket), entrants in _summed(connection, g, query, day_column, ("step", "bucket")).items():
         histogram[step][bucket] += entrants
-    tz = zones.zone(query.tz)
-    start_at, end_before = zones.day_span(query.start, query.end, tz)
+    start_at, end_before = span
     s = FunnelStep
     in_range = (s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before)
     excluded = sorted(query.internal_user_ids)

@@ -286,6 +286,9 @@ class _KnownCurrencies:
             self.codes = tuple(sorted(session.connection().execute(_ALL_CURRENCIES).scalars()))
         return self.codes
 
+    def learn(self, session: Session, codes: tuple[str, ...]) -> None:
+        self.codes = tuple(sorted({*codes, *self.get(session)}))
+
 
 KNOWN_CURRENCIES = _KnownCurrencies()
 
@@ -319,7 +322,7 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
     if any(row[-1] for row in rows):  # a currency this process has not seen yet: read them from the days
         currencies = tuple(sorted(session.connection().execute(_RANGE_CURRENCIES, bounds).scalars()))
-        KNOWN_CURRENCIES.codes = tuple(sorted({*currencies, *KNOWN_CURRENCIES.get(session)}))
+        KNOWN_CURRENCIES.learn(session, currencies)
         rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
     n_types, n_currencies = len(types), len(currencies)
     money_at, refunds_at = n_types + 1, n_types + n_currencies + 1

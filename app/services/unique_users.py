@@ -109,28 +109,28 @@ def _user_sets(
     for (month, event_type), bitmap in _fetch(session, AnalyticsMonthlyUserBitmap, valid_months).items():
         parts[event_type].append(bitmap)
         covered.add((month, event_type))
-    looked_up = set(needed)
     stale_months = [key for key in wanted_months if key not in covered]
     if stale_months:
         # A month whose bitmap is missing or stale is answered from its days.
+        month_days = {}
         for month, event_type in stale_months:
-            last = month_end(month)
-            needed.update(rollup_repo.counts_by_day(session, month, last, [event_type]))
-    for (_, event_type), bitmap in day_sets(session, needed, known=(looked_up, day_meta)).items():
+            month_days.update(rollup_repo.counts_by_day(session, month, month_end(month), [event_type]))
+        day_meta.update(_stored_meta(session, AnalyticsDailyUserBitmap, list(month_days)))
+        needed.update(month_days)
+    for (_, event_type), bitmap in day_sets(session, needed, meta=day_meta).items():
         parts[event_type].append(bitmap)
     return {t: BitMap.union(*parts[t]) if parts[t] else BitMap() for t in types}
 
 
 def day_sets(
-    session: Session, expected: dict[Key, int], *, known: tuple[set[Key], dict[Key, tuple[int, int, str]]] | None = None
+    session: Session, expected: dict[Key, int], *, meta: dict[Key, tuple[int, int, str]] | None = None
 ) -> dict[Key, BitMap]:
     """Each (day, type)'s user set: cached when its count matches, else completed or read from the events.
 
-    `known`: keys whose stored metadata was already looked up, and what was found for them.
+    `meta`: the stored bitmaps' metadata when the caller looked it up for every key of `expected`.
     """
-    looked_up, found = known or (set(), {})
-    meta = {key: m for key, m in found.items() if key in expected}
-    meta.update(_stored_meta(session, AnalyticsDailyUserBitmap, [key for key in expected if key not in looked_up]))
+    if meta is None:
+        meta = _stored_meta(session, AnalyticsDailyUserBitmap, list(expected))
     result = _fetch(session, AnalyticsDailyUserBitmap, {key: m for key, m in meta.items() if m[0] == expected[key]})
     missing = {key: n for key, n in expected.items() if key not in result}
     if not missing:
@@ -259,11 +259,9 @@ def _stored_meta_pair(
     session: Session, month_keys: list[Key], day_keys: list[Key]
 ) -> tuple[dict[Key, tuple[int, int, str]], dict[Key, tuple[int, int, str]]]:
     """`_stored_meta` of month keys and of day keys, in one statement when both are a few runs."""
-    if not month_keys or not day_keys:
-        return _stored_meta(session, AnalyticsMonthlyUserBitmap, month_keys), _stored_meta(session, AnalyticsDailyUserBitmap, day_keys)
-    monthly = _meta_select(AnalyticsMonthlyUserBitmap, month_keys, (literal(1, Integer).label("monthly"),))
-    daily = _meta_select(AnalyticsDailyUserBitmap, day_keys, (literal(0, Integer).label("monthly"),))
-    if len(monthly) + len(daily) > 2:
+    monthly = _meta_select(AnalyticsMonthlyUserBitmap, month_keys, (literal(1, Integer).label("monthly"),)) if month_keys else []
+    daily = _meta_select(AnalyticsDailyUserBitmap, day_keys, (literal(0, Integer).label("monthly"),)) if day_keys else []
+    if len(monthly) != 1 or len(daily) != 1:
         return _stored_meta(session, AnalyticsMonthlyUserBitmap, month_keys), _stored_meta(session, AnalyticsDailyUserBitmap, day_keys)
     wanted = ({*month_keys}, {*day_keys})
     found: tuple[dict, dict] = ({}, {})
