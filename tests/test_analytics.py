@@ -18,6 +18,7 @@ from tests.helpers import auth, contract_part, login
 
 # Every analytics answer names its engine; the shop database is always current.
 SQL_ENGINE = {"engine": "sql", "fresh_as_of": None}
+UTC_EVERYONE = {"tz": "UTC", "exclude_internal": False, "incomplete_day": None}  # the default scope, a past range
 
 ENDPOINTS = ["/admin/analytics/overview", "/admin/analytics/timeseries", "/admin/analytics/projections"]
 ALL_TYPES = ["user_signup", "checkout_started", "payment_succeeded", "esim_activated"]
@@ -144,6 +145,7 @@ def test_overview_exact_figures(client, admin_headers, march):
     assert response.status_code == 200, response.text
     assert response.json() == {
         **SQL_ENGINE,
+        **UTC_EVERYONE,
         "start_date": "2025-03-01",
         "end_date": "2025-03-10",
         "clamped": False,
@@ -161,6 +163,8 @@ def test_overview_exact_figures(client, admin_headers, march):
             "end_date": "2025-02-28",
             "counts": counts(signup=1, checkout=1, payment=1),
             "revenue": {"USD": 1000},
+            "compares": "whole_days",
+            "cut_at": None,
         },
         "top_plans": [
             {"plan_id": march["asia"].id, "plan_name": "Asia 3 GB", "currency": "USD", "revenue_minor_units": 2500, "payments": 1},
@@ -203,7 +207,7 @@ def test_overview_filtered_by_event_types_keeps_conversions_of_all_types(client,
 def test_timeseries_buckets_are_zero_filled_ordered_and_add_up(client, admin_headers, march):
     query = "start_date=2025-03-01&end_date=2025-03-10"
     body = client.get(f"/admin/analytics/timeseries?{query}", headers=admin_headers).json()
-    assert body == {**SQL_ENGINE, "start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False,
+    assert body == {**SQL_ENGINE, **UTC_EVERYONE, "start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False,
                     "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
     overview = client.get(f"/admin/analytics/overview?{query}", headers=admin_headers).json()
     assert {t: sum(b["counts"][t] for b in body["buckets"]) for t in ALL_TYPES} == overview["counts"]

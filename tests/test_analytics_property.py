@@ -160,6 +160,8 @@ def expected_overview(events, start, end, clamped, shown, plans) -> dict:
             "end_date": previous_end.isoformat(),
             "counts": previous_counts,
             "revenue": previous_revenue,
+            "compares": "whole_days",
+            "cut_at": None,
         },
         "top_plans": [
             {"plan_id": plan_id, "plan_name": names[plan_id], "currency": currency, "revenue_minor_units": revenue, "payments": payments}
@@ -264,6 +266,9 @@ def test_endpoints_match_a_plain_computation(engine, events, start_offset, lengt
             transaction.rollback()
 
 
+UTC_EVERYONE = {"tz": "UTC", "exclude_internal": False, "incomplete_day": None}  # the default scope; every range is past
+
+
 def check(client, headers, plans, events, start_offset, length, type_filter, as_of_offset, window, horizon, currency):
     asked_start = FIRST_DAY + dt.timedelta(days=start_offset)
     asked_end = asked_start + dt.timedelta(days=length - 1)
@@ -274,11 +279,11 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
 
     overview = client.get("/admin/analytics/overview", params=params, headers=headers)
     assert overview.status_code == 200, overview.text
-    assert overview.json() == {"engine": "sql", "fresh_as_of": None, **expected_overview(events, start, end, clamped, shown, plans)}
+    assert overview.json() == {"engine": "sql", "fresh_as_of": None, **UTC_EVERYONE, **expected_overview(events, start, end, clamped, shown, plans)}
 
     series = client.get("/admin/analytics/timeseries", params=params, headers=headers).json()
     buckets = expected_buckets(events, start, end, shown)
-    assert series == {"engine": "sql", "fresh_as_of": None, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
+    assert series == {"engine": "sql", "fresh_as_of": None, **UTC_EVERYONE, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
     assert {t: sum(b["counts"][t] for b in series["buckets"]) for t in shown} == overview.json()["counts"]
 
     as_of = FIRST_DAY + dt.timedelta(days=as_of_offset)

@@ -17,9 +17,9 @@ from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
 from app.schemas.finance import FinanceOverview, FinanceProjection, FinanceTimeseries
-from app.services import analytics, finance_reports
+from app.services import analytics, finance_reports, zones
 from app.services.dates import DayRange, resolve_range
-from app.services.report_engine import SqlEngine
+from app.services.internal_users import internal_user_ids
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
 
@@ -82,28 +82,48 @@ def parse_event_types(*lists: list[str] | None) -> list[str] | None:
     return [t for t in EVENT_TYPE_VALUES if t in chosen] or None
 
 
+TzParam = Annotated[
+    str | None,
+    Query(description="IANA zone: the range and the buckets are its local calendar days (default ANALYTICS_TIMEZONE)", max_length=64),
+]
+ExcludeInternalParam = Annotated[bool, Query(description="true: leave out admins' and ANALYTICS_EXCLUDE_EMAILS users' events")]
+
+
 @dataclass(frozen=True)
 class RangeQuery:
     """The parameters every range report shares, parsed and checked."""
 
     days: DayRange
     event_types: list[str] | None
-    today: dt.date
+    today: dt.date  # in the scope's zone
+    scope: analytics.Scope = analytics.UTC_SCOPE
+
+
+def report_scope(session: Session, settings, tz: str | None, exclude_internal: bool) -> analytics.Scope:
+    """The zone (checked: unknown → 422) and, when excluded, the internal users' ids, at this instant."""
+    zone_name = (tz or "").strip() or settings.analytics_timezone
+    zones.zone(zone_name)
+    internal = frozenset(internal_user_ids(session, settings)) if exclude_internal else None
+    return analytics.Scope(zone_name=zone_name, internal_ids=internal, now=utc_now())
 
 
 def range_query(
+    session: DB,
     settings: AppSettings,
     start_date: DateParam = None,
     end_date: DateParam = None,
     event_types: EventTypesParam = None,
     event_types_brackets: BracketEventTypesParam = None,
+    tz: TzParam = None,
+    exclude_internal: ExcludeInternalParam = False,
 ) -> RangeQuery:
     start, end = parse_day(start_date, "start_date"), parse_day(end_date, "end_date")
     if start and end and start > end:
         raise InvalidInput(f"start_date {start} is after end_date {end}")
-    today = utc_now().date()
+    scope = report_scope(session, settings, tz, exclude_internal)
+    today = zones.local_day(scope.now, zones.zone(scope.zone_name))
     days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today)
-    return RangeQuery(days, parse_event_types(event_types, event_types_brackets), today)
+    return RangeQuery(days, parse_event_types(event_types, event_types_brackets), today, scope)
 
 
 Range = Annotated[RangeQuery, Depends(range_query)]
@@ -113,7 +133,7 @@ Range = Annotated[RangeQuery, Depends(range_query)]
 def overview(session: DB, source: ReportSource, admin: AdminUser, query: Range, currency: CurrencyParam = None) -> FinanceOverview:
     """Funnel counts, unique users, conversions, revenue, refunds and net per currency, failed payments, previous period, top plans; `currency` adds converted totals."""
     target = finance_reports.check_currency(session, currency)
-    return finance_reports.overview_report(session, source, query.days, query.event_types, target, today=query.today)
+    return finance_reports.overview_report(session, source, query.days, query.event_types, target, today=query.today, scope=query.scope)
 
 
 @router.get("/timeseries", response_model=FinanceTimeseries, responses={200: {"content": {"text/csv": {}}}})
@@ -127,7 +147,7 @@ def timeseries(
 ):
     """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `format=csv` for a spreadsheet."""
     target = finance_reports.check_currency(session, currency)
-    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target)
+    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target, scope=query.scope)
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
@@ -176,14 +196,17 @@ def projections(
     method: Annotated[ForecastMethod, Query(description="auto: the lowest backtest error")] = "moving_average",
     level: Annotated[int, Query(ge=50, le=95, description="interval coverage in percent")] = 80,
     convert: Annotated[bool, Query(description="true: forecast every currency's revenue converted into `currency`")] = False,
+    tz: TzParam = None,
+    exclude_internal: ExcludeInternalParam = False,
 ) -> FinanceProjection:
     """Forecast of revenue (one currency, or all converted into it), signups and payments with intervals and a backtest."""
-    today = utc_now().date()
+    scope = report_scope(session, settings, tz, exclude_internal)
+    today = zones.local_day(scope.now, zones.zone(scope.zone_name))
     currency = (currency or settings.default_currency).upper()
-    engine = source
+    engine = analytics.scoped_engine(session, source, scope, today)
     if convert:
         finance_reports.check_currency(session, currency)
-        engine = finance_reports.ConvertedRevenueEngine(session, SqlEngine(session) if isinstance(source, Session) else source)
+        engine = finance_reports.ConvertedRevenueEngine(session, engine)
     body = analytics.projections(
         engine,
         window_days=window_days or settings.analytics_projection_window_days,
@@ -195,4 +218,4 @@ def projections(
         level=level,
         training_days=settings.analytics_forecast_training_days,
     )
-    return FinanceProjection(**body.model_dump(), converted=convert)
+    return FinanceProjection(**{**body.model_dump(), "tz": scope.zone_name, "exclude_internal": scope.exclude_internal}, converted=convert)

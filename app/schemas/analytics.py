@@ -17,6 +17,16 @@ class EngineInfo(BaseModel):
     fresh_as_of: dt.datetime | None = None
 
 
+class ReportScope(BaseModel):
+    """Whose events and which days a report covers."""
+
+    tz: str = Field("UTC", description="the IANA zone whose local calendar days the range and buckets are")
+    exclude_internal: bool = Field(False, description="true: admins' and ANALYTICS_EXCLUDE_EMAILS users' events are left out")
+    incomplete_day: dt.date | None = Field(
+        None, description="today (in `tz`) when the range includes it: its figures are the day so far"
+    )
+
+
 class Conversion(BaseModel):
     """Ratios of event counts in the range (next step over previous), null when the denominator is 0."""
 
@@ -31,6 +41,12 @@ class PreviousPeriod(BaseModel):
     end_date: dt.date
     counts: dict[str, int]
     revenue: dict[str, int]
+    compares: Literal["whole_days", "same_elapsed_time"] = Field(
+        "whole_days",
+        description="same_elapsed_time: the range includes today, so the previous period stops at the same time "
+        "after its start as now is after the range's start (like with like)",
+    )
+    cut_at: dt.datetime | None = Field(None, description="the instant (UTC) the previous period was cut at, when cut")
 
 
 class TopPlan(BaseModel):
@@ -41,7 +57,7 @@ class TopPlan(BaseModel):
     payments: int
 
 
-class Overview(EngineInfo):
+class Overview(ReportScope, EngineInfo):
     start_date: dt.date
     end_date: dt.date
     clamped: bool
@@ -59,7 +75,7 @@ class Bucket(BaseModel):
     revenue: dict[str, int]
 
 
-class Timeseries(EngineInfo):
+class Timeseries(ReportScope, EngineInfo):
     start_date: dt.date
     end_date: dt.date
     clamped: bool
@@ -87,7 +103,7 @@ class ForecastDay(BaseModel):
     payments_upper: float | None = None
 
 
-class Projection(EngineInfo):
+class Projection(ReportScope, EngineInfo):
     method: str
     window_days: int
     horizon_days: int

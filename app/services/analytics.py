@@ -7,6 +7,7 @@ The reports ask a `ReportEngine` (`app.services.report_engine`) for typed pieces
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -23,9 +24,10 @@ from app.schemas.analytics import (
     Timeseries,
     TopPlan,
 )
-from app.services import funnel_store, rollup_repo
+from app.services import funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
+from app.services.events_engine import EventsEngine, SubtractingEngine, UserFilter, add_totals
 from app.services.report_engine import ReportEngine, SqlEngine
 
 CONVERSIONS = {
@@ -128,6 +130,76 @@ def report_engine(source: Session | ReportEngine, today: dt.date | None = None) 
     return SqlEngine(source, today=today) if isinstance(source, Session) else source
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which days (local days of `zone_name`) and whose events (None: everyone's) a report covers."""
+
+    zone_name: str = "UTC"
+    internal_ids: frozenset[int] | None = None
+    now: dt.datetime | None = None
+
+    @property
+    def exclude_internal(self) -> bool:
+        return self.internal_ids is not None
+
+    def fields(self, days: DayRange) -> dict:
+        """The response's tz, exclude_internal and incomplete_day."""
+        return {"tz": self.zone_name, "exclude_internal": self.exclude_internal, "incomplete_day": self.incomplete_day(days)}
+
+    def incomplete_day(self, days: DayRange) -> dt.date | None:
+        today = zones.local_day(self.now or utc_now(), zones.zone(self.zone_name))
+        return today if days.start <= today <= days.end else None
+
+
+UTC_SCOPE = Scope()
+
+
+def scoped_engine(session: Session, source: Session | ReportEngine, scope: Scope, today: dt.date | None = None) -> ReportEngine:
+    """The engine that answers in `scope`: the rollups (or the warehouse) for UTC days and
+    everyone; less the internal users' own events when they are excluded; the events
+    themselves for another zone's days (see `app.services.events_engine`)."""
+    excluded = scope.internal_ids or frozenset()
+    if scope.zone_name != "UTC":
+        return EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
+    base = report_engine(source, today)
+    if excluded:
+        return SubtractingEngine(base, EventsEngine(session, "UTC", users=UserFilter(excluded, only=True)))
+    return base
+
+
+@dataclass(frozen=True)
+class PeriodTotals:
+    current: rollup_repo.Totals
+    previous: rollup_repo.Totals
+    cut_at: dt.datetime | None  # the previous period stops here (the range includes now)
+
+
+def period_totals(session: Session, engine: ReportEngine, days: DayRange, scope: Scope) -> PeriodTotals:
+    """The range's totals and its previous period's, like with like: when the range includes now,
+    the previous period stops as long after its start as now is after the range's start."""
+    tz = zones.zone(scope.zone_name)
+    previous = days.previous()
+    start_at, end_before = zones.day_span(days.start, days.end, tz)
+    now = scope.now or utc_now()
+    if not start_at <= now < end_before:
+        current, before = engine.totals_many([days, previous])
+        return PeriodTotals(current, before, None)
+    previous_start, previous_end = zones.day_span(previous.start, previous.end, tz)
+    cut_at = min(previous_start + (now - start_at), previous_end)
+    if isinstance(engine, EventsEngine):
+        return PeriodTotals(engine.totals(days), engine.totals_between(previous_start, cut_at), cut_at)
+    # UTC days (another zone is an EventsEngine): the previous period's whole days from the engine,
+    # the part of the cut day before cut_at from the events.
+    cut_day = zones.local_day(cut_at, tz)
+    ranges = [days] + ([DayRange(previous.start, cut_day - dt.timedelta(days=1))] if cut_day > previous.start else [])
+    totals = engine.totals_many(ranges)
+    excluded = getattr(engine, "excluded", frozenset())
+    part = EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
+    partial = part.totals_between(zones.local_midnight(cut_day, tz), cut_at)
+    before = add_totals(totals[1], partial) if len(totals) > 1 else partial
+    return PeriodTotals(totals[0], before, cut_at)
+
+
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
@@ -146,6 +218,8 @@ def overview(
     today: dt.date | None = None,
     current: rollup_repo.Totals | None = None,
     previous: rollup_repo.Totals | None = None,
+    scope: Scope = UTC_SCOPE,
+    cut_at: dt.datetime | None = None,
 ) -> Overview:
     """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
 
@@ -160,6 +234,7 @@ def overview(
     unique = engine.unique_users(days, shown)
     counts = current.counts
     return Overview(
+        **scope.fields(days),
         engine=engine.name,
         fresh_as_of=engine.fresh_as_of(),
         start_date=days.start,
@@ -174,12 +249,16 @@ def overview(
             end_date=previous_days.end,
             counts={k: previous.counts[k] for k in shown},
             revenue=previous.revenue,
+            compares="same_elapsed_time" if cut_at else "whole_days",
+            cut_at=cut_at,
         ),
         top_plans=top_plans(engine, days),
     )
 
 
-def timeseries(source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None) -> Timeseries:
+def timeseries(
+    source: Session | ReportEngine, days: DayRange, event_types: list[str] | None = None, scope: Scope = UTC_SCOPE
+) -> Timeseries:
     """One bucket per UTC day with event counts and revenue per currency."""
     engine = report_engine(source)
     shown = event_types or ALL_TYPES
@@ -190,6 +269,7 @@ def timeseries(source: Session | ReportEngine, days: DayRange, event_types: list
         counts = row.counts if row else dict.fromkeys(shown, 0)
         buckets.append(Bucket(date=day, counts=counts, revenue=row.revenue if row else {}))
     return Timeseries(
+        **scope.fields(days),
         engine=engine.name,
         fresh_as_of=engine.fresh_as_of(),
         start_date=days.start,

@@ -45,9 +45,19 @@ def check_currency(session: Session, currency: str | None) -> str | None:
     return code
 
 
-def money_rows(session: Session, days: DayRange) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
-    """(day, type, currency) → (events, amount) for payments, refunds and failed payments."""
+def money_rows(session: Session, days: DayRange, engine: ReportEngine | None = None) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+    """(day, type, currency) → (events, amount) for payments, refunds and failed payments: from the
+    engine when it answers per-day rows itself (another zone, internal users left out), else the rollups."""
+    if engine is not None and hasattr(engine, "rows_by_day"):
+        return engine.rows_by_day(days, list(MONEY_TYPES))
     return rollup_repo.rows_by_day(session, days, list(MONEY_TYPES))
+
+
+def plan_rows(session: Session, days: DayRange, engine: ReportEngine | None = None) -> list[tuple]:
+    """(day, plan id, currency, payments, revenue) rows, from the engine when it answers them itself."""
+    if engine is not None and hasattr(engine, "plan_rows_by_day"):
+        return engine.plan_rows_by_day(days)
+    return rollup_repo.plan_rows_by_day(session, days)
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
@@ -94,35 +104,37 @@ class DailyConversion:
 
 def overview_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None,
-    currency: str | None, *, today: dt.date | None = None,
+    currency: str | None, *, today: dt.date | None = None, scope: analytics.Scope = analytics.UTC_SCOPE,
 ) -> FinanceOverview:
     """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
-    engine = analytics.report_engine(source, today)
-    current, previous = engine.totals_many([days, days.previous()])
-    body = analytics.overview(engine, days, event_types, today=today, current=current, previous=previous)
-    return extend_overview(session, body, days, currency, current.amounts)
+    engine = analytics.scoped_engine(session, source, scope, today)
+    totals = analytics.period_totals(session, engine, days, scope)
+    body = analytics.overview(
+        engine, days, event_types, today=today, current=totals.current, previous=totals.previous, scope=scope, cut_at=totals.cut_at
+    )
+    return extend_overview(session, body, days, currency, totals.current.amounts, engine=engine)
 
 
 def extend_overview(
     session: Session, overview: Overview, days: DayRange, currency: str | None,
-    amounts: dict[tuple[str, str], tuple[int, int]] | None = None,
+    amounts: dict[tuple[str, str], tuple[int, int]] | None = None, *, engine: ReportEngine | None = None,
 ) -> FinanceOverview:
     """The overview plus refunds, net revenue, failed payments, AOV and (with `currency`) converted totals.
 
     `amounts`: the range's (type, currency) → (events, amount) when the caller has them (the SQL engine's totals).
     """
     # Per-day rows only when converting (each day has its rate); else months and edge days.
-    rows = money_rows(session, days) if currency else None
+    rows = money_rows(session, days, engine) if currency else None
+    if rows is None and amounts is None:
+        rows = money_rows(session, days, engine)
     if rows is not None:
         by_kind: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for (_, kind, cur), (count, amount) in rows.items():
             by_kind[(kind, cur)][0] += count
             by_kind[(kind, cur)][1] += amount
         sums = {key: (n, amount) for key, (n, amount) in by_kind.items()}
-    elif amounts is not None:
-        sums = {key: value for key, value in amounts.items() if key[0] in MONEY_TYPES}
     else:
-        sums = rollup_repo.totals_by_type_and_currency(session, days, list(MONEY_TYPES))
+        sums = {key: value for key, value in amounts.items() if key[0] in MONEY_TYPES}
     gross, refunds, payments = defaultdict(int), defaultdict(int), defaultdict(int)
     failed = 0
     for (kind, cur), (count, amount) in sums.items():
@@ -139,7 +151,7 @@ def extend_overview(
     top = overview.top_plans
     if currency:
         conversion = DailyConversion(session, rows, days, currency)
-        paying = count_unique_users(session, days, [PAID])[PAID]
+        paying = (engine.unique_users(days, [PAID]) if engine is not None else count_unique_users(session, days, [PAID]))[PAID]
         total_gross = sum(conversion.gross.values())
         total_refunds = sum(conversion.refunds.values())
         converted = ConvertedTotals(
@@ -156,7 +168,7 @@ def extend_overview(
             oldest_rate_age_days=conversion.max_rate_age_days,
             source=fx.SOURCE,
         )
-        top = converted_top_plans(session, days, conversion.book, currency)
+        top = converted_top_plans(session, days, conversion.book, currency, engine=engine)
     body = {name: getattr(overview, name) for name in type(overview).model_fields}
     body["top_plans"] = top
     return FinanceOverview(
@@ -171,9 +183,11 @@ def extend_overview(
     )
 
 
-def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, target: str, limit: int = 10) -> list[FinanceTopPlan]:
+def converted_top_plans(
+    session: Session, days: DayRange, book: fx.RateBook, target: str, limit: int = 10, *, engine: ReportEngine | None = None
+) -> list[FinanceTopPlan]:
     """(plan, currency) rows ranked by revenue converted into `target` (unconvertible rows last)."""
-    rows = rollup_repo.plan_rows_by_day(session, days)
+    rows = plan_rows(session, days, engine)
     currencies = {currency for _, _, currency, _, _ in rows} | {target}
     if not currencies <= set(book.by_currency) | {target}:
         book = fx.rate_book(session, currencies, days.start, days.end)
@@ -201,7 +215,8 @@ def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, tar
 
 
 def timeseries_report(
-    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None
+    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None,
+    *, scope: analytics.Scope = analytics.UTC_SCOPE,
 ) -> FinanceTimeseries:
     """GET /admin/analytics/timeseries: every day's counts and revenue plus refunds, net revenue, failed
     payments and failure rate; converted figures with `currency`.
@@ -209,14 +224,14 @@ def timeseries_report(
     The SQL engine's day rows carry the money facts, so the days are read once (again per
     currency only to convert); another engine's money facts come from the shop's rollups.
     """
-    engine = analytics.report_engine(source)
+    engine = analytics.scoped_engine(session, source, scope)
     shown = event_types or analytics.ALL_TYPES
     rows = {row.day: row for row in engine.daily(days, shown)}
     if all(row.refunds is not None for row in rows.values()):
         per_day = {day: (row.refunds, row.payments_failed, row.payments) for day, row in rows.items()}
-        money = money_rows(session, days) if currency else None
+        money = money_rows(session, days, engine) if currency else None
     else:
-        money = money_rows(session, days)
+        money = money_rows(session, days, engine)
         collected: dict[dt.date, list] = defaultdict(lambda: [{}, 0, 0])
         for (day, kind, cur), (count, amount) in money.items():
             if kind == REFUNDED and cur:
@@ -246,15 +261,18 @@ def timeseries_report(
             payments_failed=failed, payment_failure_rate=_ratio(failed, failed + paid), **extra,
         ))
     return FinanceTimeseries(
+        **scope.fields(days),
         engine=engine.name, fresh_as_of=engine.fresh_as_of(), start_date=days.start, end_date=days.end,
         clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency,
     )
 
 
-def converted_revenue_by_day(session: Session, start: dt.date, end: dt.date, target: str) -> dict[dt.date, int]:
+def converted_revenue_by_day(
+    session: Session, start: dt.date, end: dt.date, target: str, engine: ReportEngine | None = None
+) -> dict[dt.date, int]:
     """Every currency's payment revenue per day converted into `target` (rounded once per day), for projections."""
     days = DayRange(start, end)
-    rows = {k: v for k, v in money_rows(session, days).items() if k[1] == PAID}
+    rows = {k: v for k, v in money_rows(session, days, engine).items() if k[1] == PAID}
     return DailyConversion(session, rows, days, target).gross
 
 
@@ -271,7 +289,11 @@ class ConvertedRevenueEngine:
     def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
         """(revenue of every currency converted into `currency`, signups, payments in every currency) per day."""
         own = self.engine.forecast_series_by_day(start, end, currency)
-        revenue = converted_revenue_by_day(self.session, start, end, currency)
-        payments = {day: n for (day, _), n in rollup_repo.counts_by_day(self.session, start, end, [EventType.PAYMENT_SUCCEEDED.value]).items()}
+        rows = money_rows(self.session, DayRange(start, end), self.engine)
+        revenue = DailyConversion(self.session, {k: v for k, v in rows.items() if k[1] == PAID}, DayRange(start, end), currency).gross
+        payments: dict[dt.date, int] = defaultdict(int)
+        for (day, kind, _), (n, _) in rows.items():
+            if kind == PAID and n:
+                payments[day] += n
         days = sorted(set(own) | set(revenue) | set(payments))
         return {day: (revenue.get(day, 0), own.get(day, (0, 0, 0))[1], payments.get(day, 0)) for day in days}

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from sqlalchemy import Date, bindparam, cast, func
+from sqlalchemy import Date, Interval, bindparam, cast, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -13,6 +13,19 @@ def day_of(session: Session, column: ColumnElement) -> ColumnElement:
     if session.get_bind().dialect.name == "postgresql":
         return cast(column, Date)
     return func.date(column)
+
+
+def shifted_day_of(session: Session, column: ColumnElement, seconds: int) -> ColumnElement:
+    """The calendar day of a naive-UTC datetime column moved by `seconds` (a zone's UTC offset)."""
+    seconds = int(seconds)
+    if not seconds:
+        return day_of(session, column)
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return cast(column + literal_column(f"INTERVAL '{seconds} seconds'", type_=Interval), Date)
+    if name == "mysql":
+        return func.date(func.date_add(column, literal_column(f"INTERVAL {seconds} SECOND")))
+    return func.date(column, literal_column(f"'{seconds:+d} seconds'"))
 
 
 def add_counts(session: Session, table, keys: dict, increments: dict) -> None:
