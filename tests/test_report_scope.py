@@ -1,0 +1,239 @@
+"""tz, exclude_internal and the incomplete day on the overview, the timeseries and the projections.
+
+The figures below were worked out by hand from the timestamps (zone offsets written beside them).
+"""
+
+import datetime as dt
+import secrets
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from sqlalchemy.orm import Session
+
+from app.models.user import AuthSession
+from app.services.auth import token_hash
+from app.services.dates import DayRange
+from app.services.events_engine import EventsEngine, UserFilter
+from tests.factories import create_plan, create_user
+from tests.funnel_helpers import History, at
+from tests.helpers import auth
+
+S, C, P, A = "user_signup", "checkout_started", "payment_succeeded", "esim_activated"
+
+
+def four(s=0, c=0, p=0, a=0):
+    return {S: s, C: c, P: p, A: a}
+
+
+@pytest.fixture
+def admin_headers(db):
+    admin = create_user(db, email="scope-admin@shop.test", is_admin=True, signup=False)
+    token = secrets.token_urlsafe(32)
+    db.add(AuthSession(user_id=admin.id, token_hash=token_hash(token), created_at=at("2025-01-01 00:00"), expires_at=at("2999-01-01 00:00")))
+    db.flush()
+    return auth(token)
+
+
+@pytest.fixture
+def march(db, settings, monkeypatch):
+    """Two outside users, an admin (internal) and a *@team.test user (internal), around the US DST start.
+
+    America/New_York: EST (UTC-5) until 2025-03-09 07:00 UTC, EDT (UTC-4) after.
+    Europe/Berlin: CET (UTC+1) all of March before the 30th.
+    """
+    monkeypatch.setattr(settings, "analytics_exclude_emails", "*@team.test")
+    h = History(db)
+    usd = create_plan(db, name="USA 10 GB", region="Americas", currency="USD", price_minor_units=2000)
+    u1 = h.user("2025-03-08 23:30")  # NY 03-08 18:30, Berlin 03-09 00:30
+    u2 = h.user("2025-03-09 05:00")  # NY 03-09 00:00 (EST), Berlin 03-09 06:00
+    h.order(u2, "2025-03-10 03:59", "2025-03-10 04:00")  # NY 03-09 23:59 EDT / 03-10 00:00; Berlin 03-10
+    h.order(u2, "2025-03-10 12:00")  # a second checkout, never paid
+    u3 = h.user("2025-03-09 12:00", email="boss@shop.test", is_admin=True)
+    h.order(u3, "2025-03-09 12:05", "2025-03-09 12:10", "2025-03-09 12:20", plan=usd)
+    u4 = h.user("2025-03-10 10:00", email="qa@team.test")
+    h.order(u4, "2025-03-10 10:05", "2025-03-10 10:06")
+    h.user("2025-03-10 23:00")  # u5: NY 03-10 19:00, Berlin 03-11 00:00
+    db.flush()
+    return {"u1": u1, "u2": u2, "u3": u3, "u4": u4, "plan": h.plan, "usd": usd}
+
+
+def get(client, headers, path, **params):
+    response = client.get(f"/admin/analytics/{path}", params={"start_date": "2025-03-09", "end_date": "2025-03-10", **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def days_of(body):
+    return {b["date"]: (b["counts"], b["revenue"]) for b in body["buckets"]}
+
+
+def test_utc_and_other_zones_put_events_on_their_local_days(client, admin_headers, march):
+    utc = get(client, admin_headers, "timeseries")
+    assert utc["tz"] == "UTC" and utc["exclude_internal"] is False and utc["incomplete_day"] is None
+    assert days_of(utc) == {
+        "2025-03-09": (four(2, 1, 1, 1), {"USD": 2000}),
+        "2025-03-10": (four(2, 3, 2, 0), {"JPY": 3000}),
+    }
+    new_york = get(client, admin_headers, "timeseries", tz="America/New_York")
+    assert new_york["tz"] == "America/New_York"
+    # 03-09 is a 23-hour day there: u2's signup at its first instant, u2's checkout at its last.
+    assert days_of(new_york) == {
+        "2025-03-09": (four(2, 2, 1, 1), {"USD": 2000}),
+        "2025-03-10": (four(2, 2, 2, 0), {"JPY": 3000}),
+    }
+    berlin = get(client, admin_headers, "timeseries", tz="Europe/Berlin")
+    assert days_of(berlin) == {  # u1 moves in (03-09 00:30), u5 out (03-11 00:00)
+        "2025-03-09": (four(3, 1, 1, 1), {"USD": 2000}),
+        "2025-03-10": (four(1, 3, 2, 0), {"JPY": 3000}),
+    }
+    assert berlin["buckets"][1]["payments_failed"] == 0 and berlin["buckets"][1]["net_revenue"] == {"JPY": 3000}
+
+
+def test_the_overview_in_a_zone(client, admin_headers, march):
+    body = get(client, admin_headers, "overview", tz="Europe/Berlin")
+    assert body["counts"] == four(4, 4, 3, 1)
+    assert body["unique_users"] == four(4, 3, 3, 1)  # u2 checked out twice
+    assert body["revenue"] == {"JPY": 3000, "USD": 2000}
+    assert [(p["plan_name"], p["revenue_minor_units"], p["payments"]) for p in body["top_plans"]] == [
+        ("Japan 5 GB", 3000, 2), ("USA 10 GB", 2000, 1)
+    ]
+    # The previous period is Berlin's 03-07..03-08: [03-06 23:00, 03-08 23:00) UTC, no events.
+    assert body["previous"]["counts"] == four() and body["previous"]["compares"] == "whole_days"
+    assert body["payments_by_currency"] == {"JPY": 2, "USD": 1}
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+def test_exclude_internal_leaves_out_admins_and_listed_emails(client, admin_headers, march, tz):
+    body = get(client, admin_headers, "overview", tz=tz, exclude_internal="true")
+    assert body["exclude_internal"] is True
+    if tz == "UTC":  # u2 and u5 remain
+        assert body["counts"] == four(2, 2, 1, 0) and body["unique_users"] == four(2, 1, 1, 0)
+    else:  # u1 and u2 remain
+        assert body["counts"] == four(2, 2, 1, 0) and body["unique_users"] == four(2, 1, 1, 0)
+    assert body["revenue"] == {"JPY": 1500}
+    assert body["payments_by_currency"] == {"JPY": 1}
+    # The USD plan was bought by the admin only.
+    assert [(p["plan_name"], p["revenue_minor_units"], p["payments"]) for p in body["top_plans"]] == [("Japan 5 GB", 1500, 1)]
+    series = get(client, admin_headers, "timeseries", tz=tz, exclude_internal="true")
+    expected = {
+        "UTC": {"2025-03-09": (four(1), {}), "2025-03-10": (four(1, 2, 1), {"JPY": 1500})},
+        "Europe/Berlin": {"2025-03-09": (four(2), {}), "2025-03-10": (four(0, 2, 1), {"JPY": 1500})},
+    }[tz]
+    assert days_of(series) == expected
+    everyone = get(client, admin_headers, "overview", tz=tz)
+    assert everyone["counts"][S] == 4 and everyone["exclude_internal"] is False
+
+
+def pin_now(monkeypatch, text):
+    monkeypatch.setattr("app.api.admin.utc_now", lambda: at(text))
+
+
+def test_today_is_marked_and_the_previous_period_is_cut_at_the_same_time(client, admin_headers, march, monkeypatch):
+    pin_now(monkeypatch, "2025-03-10 12:30")
+    body = get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10")
+    assert body["incomplete_day"] == "2025-03-10"
+    previous = body["previous"]
+    # 03-09 before 12:30: u2's signup (05:00) and the admin's signup, checkout, payment and activation (12:00-12:20).
+    assert previous["compares"] == "same_elapsed_time" and previous["cut_at"] == "2025-03-09T12:30:00Z"
+    assert previous["counts"] == four(2, 1, 1, 1) and previous["revenue"] == {"USD": 2000}
+    internal_out = get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10", exclude_internal="true")
+    assert internal_out["previous"]["counts"] == four(1) and internal_out["previous"]["revenue"] == {}
+    # At 12:10 the activation (12:20) and the payment (12:10, not before the cut) are after the cut.
+    pin_now(monkeypatch, "2025-03-10 12:10")
+    body = get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10")
+    assert body["previous"]["counts"] == four(2, 1, 0, 0)
+    series = get(client, admin_headers, "timeseries", start_date="2025-03-10", end_date="2025-03-10")
+    assert series["incomplete_day"] == "2025-03-10"
+
+
+def test_today_in_another_zone(client, admin_headers, march, monkeypatch):
+    # 23:45 UTC on 03-09 is 00:45 on 03-10 in Berlin: today there, and yesterday's first 45 minutes
+    # ([03-08 23:00, 23:45) UTC) hold u1's signup.
+    pin_now(monkeypatch, "2025-03-09 23:45")
+    body = get(client, admin_headers, "overview", tz="Europe/Berlin", start_date=None, end_date=None)
+    assert body["end_date"] == "2025-03-10" and body["incomplete_day"] == "2025-03-10"
+    one_day = get(client, admin_headers, "overview", tz="Europe/Berlin", start_date="2025-03-10", end_date="2025-03-10")
+    assert one_day["previous"]["cut_at"] == "2025-03-08T23:45:00Z"
+    assert one_day["previous"]["counts"] == four(1)
+    assert get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10")["incomplete_day"] is None
+
+
+def test_a_25_hour_day_is_one_day(client, admin_headers, db):
+    # America/New_York 2025-11-02: EDT until 06:00 UTC; local midnight 04:00 UTC, the next one 05:00 UTC on 11-03.
+    h = History(db)
+    for moment in ("2025-11-02 03:59", "2025-11-02 04:00", "2025-11-03 04:30", "2025-11-03 05:00"):
+        h.user(moment)
+    db.flush()
+    body = get(client, admin_headers, "timeseries", tz="America/New_York", start_date="2025-11-01", end_date="2025-11-03")
+    assert {b["date"]: b["counts"][S] for b in body["buckets"]} == {"2025-11-01": 1, "2025-11-02": 2, "2025-11-03": 1}
+
+
+@pytest.mark.parametrize("path", ["overview", "timeseries", "projections"])
+def test_an_unknown_zone_is_a_422_naming_tz(client, admin_headers, path):
+    response = client.get(f"/admin/analytics/{path}", params={"tz": "Mars/Olympus"}, headers=admin_headers)
+    assert response.status_code == 422
+    assert "tz" in response.text and "Mars/Olympus" in response.text
+
+
+def test_projections_in_a_zone_and_without_internal_users(client, admin_headers, march):
+    params = {"as_of": "2025-03-11", "window_days": 3, "horizon_days": 1, "currency": "JPY"}
+    berlin = client.get("/admin/analytics/projections", params={**params, "tz": "Europe/Berlin"}, headers=admin_headers).json()
+    assert berlin["tz"] == "Europe/Berlin"
+    # History 03-08..03-10 in Berlin: signups 0, 3, 1; JPY revenue 0, 0, 3000.
+    assert [(h["date"], h["signups"], h["revenue_minor_units"]) for h in berlin["history"]] == [
+        ("2025-03-08", 0, 0), ("2025-03-09", 3, 0), ("2025-03-10", 1, 3000)
+    ]
+    outside = client.get("/admin/analytics/projections", params={**params, "exclude_internal": "true"}, headers=admin_headers).json()
+    # UTC days without the admin and qa@team.test: 03-08 u1; 03-09 u2; 03-10 u5 and u2's payment.
+    assert [(h["signups"], h["revenue_minor_units"]) for h in outside["history"]] == [(1, 0), (1, 0), (1, 1500)]
+    assert outside["exclude_internal"] is True
+
+
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham"]
+moments = st.datetimes(min_value=dt.datetime(2025, 3, 1), max_value=dt.datetime(2025, 4, 30, 23, 59, 59)).map(
+    lambda m: m.replace(microsecond=0, tzinfo=dt.UTC)
+)
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    signups=st.lists(st.tuples(moments, st.booleans()), min_size=1, max_size=25),
+    zone=st.sampled_from(ZONES),
+    first=st.integers(0, 50),
+    length=st.integers(1, 12),
+)
+def test_local_days_match_a_plain_computation(engine, signups, zone, first, length):
+    """Random signups (some by internal users) bucketed by local day in SQL equal zoneinfo's own bucketing."""
+    from zoneinfo import ZoneInfo
+
+    start = dt.date(2025, 3, 1) + dt.timedelta(days=first)
+    days = DayRange(start, start + dt.timedelta(days=length - 1))
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            session = Session(bind=connection, join_transaction_mode="create_savepoint")
+            h = History(session)
+            internal = set()
+            for moment, is_internal in signups:
+                user = h.user(moment.strftime("%Y-%m-%d %H:%M:%S"))
+                if is_internal:
+                    internal.add(user.id)
+            session.flush()
+            tz = ZoneInfo(zone)
+            expected, expected_outside = Counter(), Counter()
+            for moment, is_internal in signups:
+                local = moment.astimezone(tz).date()
+                if days.start <= local <= days.end:
+                    expected[local] += 1
+                    expected_outside[local] += not is_internal
+            expected_outside = +expected_outside  # days with outside signups only
+            got = {row.day: row.counts[S] for row in EventsEngine(session, zone).daily(days, [S])}
+            assert got == dict(expected)
+            outside = EventsEngine(session, zone, users=UserFilter(frozenset(internal)))
+            assert {row.day: row.counts[S] for row in outside.daily(days, [S]) if row.counts[S]} == dict(expected_outside)
+            assert outside.totals(days).counts[S] == sum(expected_outside.values())
+            assert outside.unique_users(days, [S])[S] == sum(expected_outside.values())
+            session.close()
+        finally:
+            transaction.rollback()
