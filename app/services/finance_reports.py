@@ -24,7 +24,7 @@ from app.models.analytics import EventType
 from app.models.plan import Plan
 from app.schemas.analytics import Overview
 from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
-from app.services import analytics, fx, rollup_repo
+from app.services import analytics, fx, report_breakdown, rollup_repo, zones
 from app.services.dates import DayRange, as_date
 from app.services.report_engine import ReportEngine
 from app.services.unique_users import count_unique_users
@@ -94,13 +94,17 @@ class DailyConversion:
 
 def overview_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None,
-    currency: str | None, *, today: dt.date | None = None,
+    currency: str | None, *, today: dt.date | None = None, breakdown: str | None = None,
 ) -> FinanceOverview:
     """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
     engine = analytics.report_engine(source, today)
     current, previous = engine.totals_many([days, days.previous()])
     body = analytics.overview(engine, days, event_types, today=today, current=current, previous=previous)
-    return extend_overview(session, body, days, currency, current.amounts)
+    extended = extend_overview(session, body, days, currency, current.amounts)
+    if breakdown:
+        start_at, end_before = zones.day_span(days.start, days.end, zones.zone("UTC"))
+        extended.breakdown = report_breakdown.overview_breakdown(session, breakdown, start_at, end_before, list(body.counts))
+    return extended
 
 
 def extend_overview(
@@ -201,7 +205,8 @@ def converted_top_plans(session: Session, days: DayRange, book: fx.RateBook, tar
 
 
 def timeseries_report(
-    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None
+    session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None,
+    *, breakdown: str | None = None,
 ) -> FinanceTimeseries:
     """GET /admin/analytics/timeseries: every day's counts and revenue plus refunds, net revenue, failed
     payments and failure rate; converted figures with `currency`.
@@ -245,9 +250,13 @@ def timeseries_report(
             date=day, counts=counts, revenue=revenue, refunds=refunds, net_revenue=net,
             payments_failed=failed, payment_failure_rate=_ratio(failed, failed + paid), **extra,
         ))
+    series = None
+    if breakdown:
+        start_at, end_before = zones.day_span(days.start, days.end, zones.zone("UTC"))
+        series = report_breakdown.timeseries_series(session, breakdown, start_at, end_before, shown)
     return FinanceTimeseries(
         engine=engine.name, fresh_as_of=engine.fresh_as_of(), start_date=days.start, end_date=days.end,
-        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency,
+        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency, series=series,
     )
 
 
