@@ -237,3 +237,13 @@ def test_local_days_match_a_plain_computation(engine, signups, zone, first, leng
             session.close()
         finally:
             transaction.rollback()
+
+
+def test_breakdowns_follow_the_zone_and_leave_out_internal_users(client, admin_headers, march):
+    body = get(client, admin_headers, "overview", tz="Europe/Berlin", exclude_internal="true", breakdown="plan")
+    values = {v["value"]: v["counts"] for v in body["breakdown"]["values"]}
+    # u1, u2 signed up (no plan); u2's two Japan checkouts and one payment; the admin's USA order is out.
+    assert values == {"(none)": four(2), "Japan 5 GB": four(0, 2, 1, 0)}
+    series = get(client, admin_headers, "timeseries", tz="Europe/Berlin", exclude_internal="true", breakdown="plan")
+    japan = next(s for s in series["series"] if s["value"] == "Japan 5 GB")
+    assert [(b["date"], b["counts"][C]) for b in japan["buckets"]] == [("2025-03-09", 0), ("2025-03-10", 2)]

@@ -17,7 +17,7 @@ from app.db import utc_now
 from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
 from app.schemas.finance import FinanceOverview, FinanceProjection, FinanceTimeseries
-from app.services import analytics, finance_reports, zones
+from app.services import analytics, finance_reports, report_breakdown, zones
 from app.services.dates import DayRange, resolve_range
 from app.services.internal_users import internal_user_ids
 
@@ -40,6 +40,13 @@ BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]"
 CurrencyParam = Annotated[
     str | None,
     Query(pattern="^[A-Za-z]{3}$", description="Also report in this currency at ECB rates (one of the currencies in fx_rates)"),
+]
+BreakdownParam = Annotated[
+    str | None,
+    Query(
+        description="Also split the range by this attribute: the 10 values with the most events, then Other; events without it are (none)",
+        json_schema_extra={"anyOf": [{"type": "string", "enum": list(report_breakdown.BREAKDOWNS)}, {"type": "null"}]},
+    ),
 ]
 
 
@@ -130,10 +137,16 @@ Range = Annotated[RangeQuery, Depends(range_query)]
 
 
 @router.get("/overview", response_model=FinanceOverview)
-def overview(session: DB, source: ReportSource, admin: AdminUser, query: Range, currency: CurrencyParam = None) -> FinanceOverview:
-    """Funnel counts, unique users, conversions, revenue, refunds and net per currency, failed payments, previous period, top plans; `currency` adds converted totals."""
+def overview(
+    session: DB, source: ReportSource, admin: AdminUser, query: Range, currency: CurrencyParam = None,
+    breakdown: BreakdownParam = None,
+) -> FinanceOverview:
+    """Funnel counts, unique users, conversions, revenue, refunds and net per currency, failed payments, previous period, top plans; `currency` adds converted totals, `breakdown` the range per value."""
     target = finance_reports.check_currency(session, currency)
-    return finance_reports.overview_report(session, source, query.days, query.event_types, target, today=query.today, scope=query.scope)
+    by = report_breakdown.check_breakdown(breakdown)
+    return finance_reports.overview_report(
+        session, source, query.days, query.event_types, target, today=query.today, scope=query.scope, breakdown=by
+    )
 
 
 @router.get("/timeseries", response_model=FinanceTimeseries, responses={200: {"content": {"text/csv": {}}}})
@@ -144,10 +157,12 @@ def timeseries(
     query: Range,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     currency: CurrencyParam = None,
+    breakdown: BreakdownParam = None,
 ):
-    """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `format=csv` for a spreadsheet."""
+    """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `breakdown` the buckets per value (JSON only); `format=csv` for a spreadsheet."""
     target = finance_reports.check_currency(session, currency)
-    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target, scope=query.scope)
+    by = report_breakdown.check_breakdown(breakdown)
+    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target, scope=query.scope, breakdown=by)
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(

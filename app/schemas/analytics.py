@@ -75,6 +75,29 @@ class Bucket(BaseModel):
     revenue: dict[str, int]
 
 
+class BreakdownValue(BaseModel):
+    """One value of a breakdown: its events, exact distinct users and payment revenue in the range."""
+
+    value: str = Field(description='plan name, region, currency, signup period start, "(none)" or "Other"')
+    key: int | str | None = Field(description="plan id for plan; the value itself otherwise; null for (none) and Other")
+    counts: dict[str, int]
+    unique_users: dict[str, int]
+    revenue: dict[str, int]
+
+
+class OverviewBreakdown(BaseModel):
+    by: str
+    values: list[BreakdownValue] = Field(description="the 10 values with the most events of the shown types, then Other")
+
+
+class BreakdownSeries(BaseModel):
+    """One breakdown value's buckets (the same buckets as the timeseries)."""
+
+    value: str
+    key: int | str | None
+    buckets: list[Bucket]
+
+
 class Timeseries(ReportScope, EngineInfo):
     start_date: dt.date
     end_date: dt.date

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
-from app.schemas.analytics import Bucket, Overview, Projection, Timeseries, TopPlan
+from app.schemas.analytics import BreakdownSeries, Bucket, Overview, OverviewBreakdown, Projection, Timeseries, TopPlan
 
 
 class OmitsUnasked(BaseModel):
@@ -49,7 +49,8 @@ class FinanceTopPlan(TopPlan):
     converted_revenue_minor_units: int | None = None
 
 
-class FinanceOverview(Overview):
+class FinanceOverview(OmitsUnasked, Overview):
+    optional_fields: ClassVar[tuple[str, ...]] = ("breakdown",)
     refunds: dict[str, int] = Field(description="payment_refunded amounts per currency, minor units")
     net_revenue: dict[str, int] = Field(description="revenue - refunds per currency, minor units")
     payments_by_currency: dict[str, int]
@@ -59,6 +60,7 @@ class FinanceOverview(Overview):
     converted: ConvertedTotals | None = None
     # Ranked by converted revenue (and carrying it) when a currency is asked for; the contract's rows otherwise.
     top_plans: list[FinanceTopPlan | TopPlan]
+    breakdown: OverviewBreakdown | None = Field(None, description="with `breakdown=`: the range per value")
 
 
 CONVERTED_BUCKET_FIELDS = ("converted_revenue_minor_units", "converted_refunds_minor_units", "converted_net_revenue_minor_units")
@@ -79,11 +81,14 @@ class FinanceBucket(Bucket):
 class FinanceTimeseries(Timeseries):
     currency: str | None = Field(None, description="the currency of the converted_* figures, when asked")
     buckets: list[FinanceBucket]
+    series: list[BreakdownSeries] | None = Field(None, description="with `breakdown=`: the buckets per value")
 
     @model_serializer(mode="wrap")
     def _omit_unasked(self, handler: SerializerFunctionWrapHandler) -> dict:
         # Once for the whole series, not a serializer per bucket: a year is 365 buckets.
         data = handler(self)
+        if self.series is None:
+            data.pop("series", None)
         if self.currency is None:
             data.pop("currency", None)
             for bucket in data["buckets"]:

@@ -24,7 +24,7 @@ from app.models.analytics import EventType
 from app.models.plan import Plan
 from app.schemas.analytics import Overview
 from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
-from app.services import analytics, fx, rollup_repo
+from app.services import analytics, fx, report_breakdown, rollup_repo, zones
 from app.services.dates import DayRange, as_date
 from app.services.report_engine import ReportEngine
 from app.services.unique_users import count_unique_users
@@ -105,6 +105,7 @@ class DailyConversion:
 def overview_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None,
     currency: str | None, *, today: dt.date | None = None, scope: analytics.Scope = analytics.UTC_SCOPE,
+    breakdown: str | None = None,
 ) -> FinanceOverview:
     """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
     engine = analytics.scoped_engine(session, source, scope, today)
@@ -112,7 +113,14 @@ def overview_report(
     body = analytics.overview(
         engine, days, event_types, today=today, current=totals.current, previous=totals.previous, scope=scope, cut_at=totals.cut_at
     )
-    return extend_overview(session, body, days, currency, totals.current.amounts, engine=engine)
+    extended = extend_overview(session, body, days, currency, totals.current.amounts, engine=engine)
+    if breakdown:
+        start_at, end_before = zones.day_span(days.start, days.end, zones.zone(scope.zone_name))
+        extended.breakdown = report_breakdown.overview_breakdown(
+            session, breakdown, start_at, end_before, list(body.counts), tz=scope.zone_name,
+            excluded_user_ids=scope.internal_ids or frozenset(),
+        )
+    return extended
 
 
 def extend_overview(
@@ -216,7 +224,7 @@ def converted_top_plans(
 
 def timeseries_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None,
-    *, scope: analytics.Scope = analytics.UTC_SCOPE,
+    *, scope: analytics.Scope = analytics.UTC_SCOPE, breakdown: str | None = None,
 ) -> FinanceTimeseries:
     """GET /admin/analytics/timeseries: every day's counts and revenue plus refunds, net revenue, failed
     payments and failure rate; converted figures with `currency`.
@@ -260,10 +268,16 @@ def timeseries_report(
             date=day, counts=counts, revenue=revenue, refunds=refunds, net_revenue=net,
             payments_failed=failed, payment_failure_rate=_ratio(failed, failed + paid), **extra,
         ))
+    series = None
+    if breakdown:
+        start_at, end_before = zones.day_span(days.start, days.end, zones.zone(scope.zone_name))
+        series = report_breakdown.timeseries_series(
+            session, breakdown, start_at, end_before, shown, tz=scope.zone_name, excluded_user_ids=scope.internal_ids or frozenset()
+        )
     return FinanceTimeseries(
         **scope.fields(days),
         engine=engine.name, fresh_as_of=engine.fresh_as_of(), start_date=days.start, end_date=days.end,
-        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency,
+        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency, series=series,
     )
 
 
