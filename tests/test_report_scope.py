@@ -247,3 +247,63 @@ def test_breakdowns_follow_the_zone_and_leave_out_internal_users(client, admin_h
     series = get(client, admin_headers, "timeseries", tz="Europe/Berlin", exclude_internal="true", breakdown="plan")
     japan = next(s for s in series["series"] if s["value"] == "Japan 5 GB")
     assert [(b["date"], b["counts"][C]) for b in japan["buckets"]] == [("2025-03-09", 0), ("2025-03-10", 2)]
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(
+        st.tuples(moments, st.booleans(), st.none() | st.tuples(st.integers(0, 3 * 86400), st.integers(0, 1))), min_size=1, max_size=20
+    ),
+    zone=st.sampled_from(ZONES),
+    first=st.integers(0, 50),
+    length=st.integers(1, 12),
+)
+def test_range_figures_in_any_zone_match_a_plain_computation(engine, people, zone, first, length):
+    """Rollups' whole UTC days plus the events at the ends (SpanEngine) equal a recount by local day."""
+    from zoneinfo import ZoneInfo
+
+    from app.services.span_engine import SpanEngine
+
+    start = dt.date(2025, 3, 1) + dt.timedelta(days=first)
+    days = DayRange(start, start + dt.timedelta(days=length - 1))
+    tz = ZoneInfo(zone)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            session = Session(bind=connection, join_transaction_mode="create_savepoint")
+            h = History(session)
+            plans = [h.plan, create_plan(session, name="Other 1 GB", region="Europe", currency="EUR", price_minor_units=700)]
+            internal, facts = set(), []  # (moment, type, user id, plan index)
+            for moment, is_internal, order in people:
+                user = h.user(moment.strftime("%Y-%m-%d %H:%M:%S"))
+                if is_internal:
+                    internal.add(user.id)
+                facts.append((moment, S, user.id, None))
+                if order:
+                    paid_at = moment + dt.timedelta(seconds=order[0])
+                    text = paid_at.strftime("%Y-%m-%d %H:%M:%S")
+                    h.order(user, text, text, plan=plans[order[1]])
+                    facts += [(paid_at, C, user.id, order[1]), (paid_at, P, user.id, order[1])]
+            session.flush()
+            for excluded in (frozenset(), frozenset(internal)):
+                inside = [f for f in facts if days.start <= f[0].astimezone(tz).date() <= days.end and f[2] not in excluded]
+                span = SpanEngine(session, zone, excluded=excluded)
+                totals = span.totals(days)
+                assert totals.counts == {t: sum(1 for f in inside if f[1] == t) for t in (S, C, P, A)}
+                revenue = Counter()
+                for f in inside:
+                    if f[1] == P:
+                        revenue[plans[f[3]].currency] += plans[f[3]].price_minor_units
+                assert totals.revenue == dict(sorted(revenue.items()))
+                assert span.unique_users(days, [S, C, P]) == {t: len({f[2] for f in inside if f[1] == t}) for t in (S, C, P)}
+                per_plan = Counter()
+                for f in inside:
+                    if f[1] == P:
+                        per_plan[f[3]] += 1
+                expected_top = sorted(
+                    ((plans[i].price_minor_units * n, n, plans[i].id) for i, n in per_plan.items()), key=lambda r: (-r[0], -r[1], r[2])
+                )
+                assert [(r.revenue_minor_units, r.payments, r.plan_id) for r in span.top_plans(days, 10)] == expected_top
+            session.close()
+        finally:
+            transaction.rollback()

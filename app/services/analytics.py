@@ -29,6 +29,7 @@ from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
 from app.services.events_engine import EventsEngine, SubtractingEngine, UserFilter, add_totals
 from app.services.report_engine import ReportEngine, SqlEngine
+from app.services.span_engine import SpanEngine
 
 CONVERSIONS = {
     "signup_to_checkout": (EventType.USER_SIGNUP, EventType.CHECKOUT_STARTED),
@@ -156,10 +157,13 @@ UTC_SCOPE = Scope()
 
 def scoped_engine(session: Session, source: Session | ReportEngine, scope: Scope, today: dt.date | None = None) -> ReportEngine:
     """The engine that answers in `scope`: the rollups (or the warehouse) for UTC days and
-    everyone; less the internal users' own events when they are excluded; the events
-    themselves for another zone's days (see `app.services.events_engine`)."""
+    everyone; less the internal users' own events when they are excluded; for another zone,
+    the rollups' whole UTC days plus the events at the range's ends, and the events grouped
+    by local day for per-day rows (`app.services.span_engine`, `app.services.events_engine`)."""
     excluded = scope.internal_ids or frozenset()
-    if scope.zone_name != "UTC":
+    if scope.zone_name != "UTC" and isinstance(source, Session):
+        return SpanEngine(session, scope.zone_name, excluded=excluded, today=today)
+    if scope.zone_name != "UTC":  # the warehouse keeps UTC days: the shop's own events answer
         return EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
     base = report_engine(source, today)
     if excluded:

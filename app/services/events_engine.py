@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.analytics import AnalyticsEvent, EventType
@@ -102,6 +102,42 @@ class EventsEngine:
                 conditions.append(or_(e.user_id.is_(None), e.user_id.not_in(ids)))
         return conditions
 
+    def _where_any(self, spans: list[tuple[dt.datetime, dt.datetime]], *more):
+        """`_where` for events in any of `spans` (the two ends of a range)."""
+        e = AnalyticsEvent
+        inside = or_(*(and_(e.occurred_at >= lo, e.occurred_at < hi) for lo, hi in spans))
+        far = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return [inside, *self._where(min(lo for lo, _ in spans) if spans else far, max(hi for _, hi in spans) if spans else far, *more)]
+
+    def totals_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> Totals:
+        e = AnalyticsEvent
+        currency = func.coalesce(e.currency, "")
+        rows = self._run(
+            select(e.event_type, currency, func.count(), self._amount()).where(*self._where_any(spans)).group_by(e.event_type, currency)
+        ) if spans else []
+        return rollup_repo._as_totals([(kind, cur, int(n), int(amount or 0)) for kind, cur, n, amount in rows])
+
+    def user_ids_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]], types: list[str]) -> dict[str, set[int]]:
+        """Per type, the users with such an event in `spans`."""
+        e = AnalyticsEvent
+        found: dict[str, set[int]] = {t: set() for t in types}
+        if spans:
+            statement = select(e.event_type, e.user_id).distinct().where(*self._where_any(spans, e.event_type.in_(types), e.user_id.is_not(None)))
+            for kind, user_id in self._run(statement):
+                found[kind].add(user_id)
+        return found
+
+    def plan_totals_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> dict[tuple[int, str], tuple[int, int]]:
+        """(plan id, currency) → (revenue, payments) in `spans`."""
+        e = AnalyticsEvent
+        currency = func.coalesce(e.currency, "")
+        rows = self._run(
+            select(e.plan_id, currency, func.sum(func.coalesce(e.amount_minor_units, 0)), func.count())
+            .where(*self._where_any(spans, e.event_type == PAID, e.plan_id.is_not(None)))
+            .group_by(e.plan_id, currency)
+        ) if spans else []
+        return {(plan_id, cur): (int(revenue or 0), int(n)) for plan_id, cur, revenue, n in rows}
+
     def _run(self, statement) -> list:
         return self.session.connection().execute(statement).all()
 
@@ -129,14 +165,7 @@ class EventsEngine:
 
     def totals_between(self, start_at: dt.datetime, end_before: dt.datetime) -> Totals:
         """Totals over any instants (the previous period cut at the current one's elapsed time)."""
-        e = AnalyticsEvent
-        currency = func.coalesce(e.currency, "")
-        rows = self._run(
-            select(e.event_type, currency, func.count(), self._amount())
-            .where(*self._where(start_at, end_before))
-            .group_by(e.event_type, currency)
-        )
-        return rollup_repo._as_totals([(kind, cur, int(n), int(amount or 0)) for kind, cur, n, amount in rows])
+        return self.totals_of_spans([(start_at, end_before)])
 
     def totals(self, days: DayRange) -> Totals:
         return self.totals_between(*self.span(days))
@@ -197,14 +226,7 @@ class EventsEngine:
 
     def plan_totals(self, days: DayRange) -> dict[tuple[int, str], tuple[int, int]]:
         """(plan id, currency) → (revenue, payments) over the range."""
-        e = AnalyticsEvent
-        currency = func.coalesce(e.currency, "")
-        rows = self._run(
-            select(e.plan_id, currency, func.sum(func.coalesce(e.amount_minor_units, 0)), func.count())
-            .where(*self._where(*self.span(days), e.event_type == PAID, e.plan_id.is_not(None)))
-            .group_by(e.plan_id, currency)
-        )
-        return {(plan_id, cur): (int(revenue or 0), int(n)) for plan_id, cur, revenue, n in rows}
+        return self.plan_totals_of_spans([self.span(days)])
 
     def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
         ranked = sorted(self.plan_totals(days).items(), key=lambda item: (-item[1][0], -item[1][1], item[0][0], item[0][1]))

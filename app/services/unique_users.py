@@ -95,6 +95,17 @@ def count_unique_users(session: Session, days: DayRange, types: list[str], *, to
     return {t: result[t] for t in types}
 
 
+def user_sets(
+    session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None
+) -> tuple[int, dict[str, BitMap]]:
+    """The range's signups (one per user) and, per other type, the exact set of its users."""
+    months = closed_months(days.start, days.end, today or utc_now().date())
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, [SIGNUP, *types])
+    signups = sum(n for (_, t), n in [*month_counts.items(), *day_counts.items()] if t == SIGNUP)
+    wanted = [t for t in types if t != SIGNUP]
+    return signups, (_user_sets(session, wanted, month_counts, day_counts) if wanted else {})
+
+
 def _user_sets(
     session: Session, types: list[str], month_counts: dict[Key, int], day_counts: dict[Key, int]
 ) -> dict[str, BitMap]:

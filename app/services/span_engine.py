@@ -1,0 +1,107 @@
+"""A range's figures in any zone from the UTC-day rollups plus the events at its two ends.
+
+The local days start..end of a zone are, in UTC, the instants [start 00:00, end+1 00:00):
+some whole UTC days and, at each end, a slice of less than a day. The range's totals,
+exact unique users and top plans are those of the whole UTC days (the rollups and user
+bitmaps; less the internal users' own events when they are left out) plus the events of
+the two slices — a day's events at most, whatever the range's length. Per-day figures
+(the timeseries, the projections' history) are the events grouped by local day
+(`EventsEngine`), since a local day is parts of two UTC days.
+"""
+
+import datetime as dt
+from functools import reduce
+
+from pyroaring import BitMap
+from sqlalchemy.orm import Session
+
+from app.models.analytics import EventType
+from app.services import rollup_repo, unique_users
+from app.services.dates import DayRange
+from app.services.events_engine import EventsEngine, UserFilter, add_totals, subtract_totals, with_names
+from app.services.rollup_repo import PlanRevenue, Totals
+
+SIGNUP = EventType.USER_SIGNUP.value
+DAY = dt.timedelta(days=1)
+ALL_PLANS = 1_000_000  # top_plans' limit that keeps every (plan, currency) row
+
+
+def _utc_midnight_at_or_after(moment: dt.datetime) -> dt.datetime:
+    midnight = dt.datetime.combine(moment.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    return midnight if midnight == moment else midnight + DAY
+
+
+def _utc_midnight_at_or_before(moment: dt.datetime) -> dt.datetime:
+    return dt.datetime.combine(moment.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+
+
+def split(start_at: dt.datetime, end_before: dt.datetime) -> tuple[DayRange | None, list[tuple[dt.datetime, dt.datetime]]]:
+    """The whole UTC days inside [start_at, end_before), and the slices before and after them."""
+    first, after = _utc_midnight_at_or_after(start_at), _utc_midnight_at_or_before(end_before)
+    if first >= after:
+        return None, [(start_at, end_before)] if start_at < end_before else []
+    edges = [(start_at, first)] if start_at < first else []
+    if after < end_before:
+        edges.append((after, end_before))
+    return DayRange(first.date(), (after - DAY).date()), edges
+
+
+class SpanEngine(EventsEngine):
+    """Range totals, unique users and top plans of any zone's local days, fast; per-day rows from the events."""
+
+    def __init__(self, session: Session, zone_name: str, *, excluded: frozenset[int] = frozenset(), today: dt.date | None = None) -> None:
+        super().__init__(session, zone_name, users=UserFilter(excluded) if excluded else None)
+        self.today = today
+        self.excluded = excluded
+        self.internal = EventsEngine(session, "UTC", users=UserFilter(excluded, only=True)) if excluded else None
+
+    def totals_between(self, start_at: dt.datetime, end_before: dt.datetime) -> Totals:
+        whole, edges = split(start_at, end_before)
+        parts = [self.totals_of_spans(edges)]
+        if whole:
+            from_rollups = rollup_repo.totals(self.session, whole)
+            parts.append(subtract_totals(from_rollups, self.internal.totals(whole)) if self.internal else from_rollups)
+        return reduce(add_totals, parts)
+
+    def totals(self, days: DayRange) -> Totals:
+        return self.totals_between(*self.span(days))
+
+    def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        whole, edges = split(*self.span(days))
+        at_ends = self.user_ids_of_spans(edges, types)
+        result = {}
+        if whole:
+            signups, sets = unique_users.user_sets(self.session, whole, types, today=self.today)
+            excluded = BitMap(self.excluded)
+            if SIGNUP in types and self.internal:
+                signups -= len(self.internal.user_ids_of_spans([self.internal.span(whole)], [SIGNUP])[SIGNUP])
+        else:
+            signups, sets, excluded = 0, {}, BitMap()
+        for t in types:
+            if t == SIGNUP:  # one signup per user: the days' signups are distinct users
+                result[t] = signups + len(at_ends[t])
+            else:
+                result[t] = len((sets.get(t, BitMap()) - excluded) | BitMap(at_ends[t]))
+        return result
+
+    def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
+        whole, edges = split(*self.span(days))
+        rows: dict[tuple[int, str], list[int]] = {}
+        names: dict[int, str | None] = {}
+        if whole:
+            for row in rollup_repo.top_plans(self.session, whole, ALL_PLANS):
+                rows[(row.plan_id, row.currency)] = [row.revenue_minor_units, row.payments]
+                names[row.plan_id] = row.plan_name
+            for key, (revenue, n) in (self.internal.plan_totals(whole) if self.internal else {}).items():
+                entry = rows.setdefault(key, [0, 0])
+                entry[0] -= revenue
+                entry[1] -= n
+        for key, (revenue, n) in self.plan_totals_of_spans(edges).items():
+            entry = rows.setdefault(key, [0, 0])
+            entry[0] += revenue
+            entry[1] += n
+        ranked = sorted(((key, v) for key, v in rows.items() if v[1] > 0), key=lambda item: (-item[1][0], -item[1][1], *item[0]))[:limit]
+        missing = [plan_id for (plan_id, _), _ in ranked if plan_id not in names]
+        if missing:
+            names.update({r.plan_id: r.plan_name for r in with_names(self.session, [(p, "", 0, 0) for p in missing])})
+        return [PlanRevenue(plan_id, names.get(plan_id), cur, revenue, n) for (plan_id, cur), (revenue, n) in ranked]
