@@ -204,7 +204,7 @@ def test_timeseries_buckets_are_zero_filled_ordered_and_add_up(client, admin_hea
     query = "start_date=2025-03-01&end_date=2025-03-10"
     body = client.get(f"/admin/analytics/timeseries?{query}", headers=admin_headers).json()
     assert body == {**SQL_ENGINE, "start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False,
-                    "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
+                    "interval": "day", "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
     overview = client.get(f"/admin/analytics/overview?{query}", headers=admin_headers).json()
     assert {t: sum(b["counts"][t] for b in body["buckets"]) for t in ALL_TYPES} == overview["counts"]
 

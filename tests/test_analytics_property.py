@@ -278,7 +278,7 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
 
     series = client.get("/admin/analytics/timeseries", params=params, headers=headers).json()
     buckets = expected_buckets(events, start, end, shown)
-    assert series == {"engine": "sql", "fresh_as_of": None, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
+    assert series == {"engine": "sql", "fresh_as_of": None, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "interval": "day", "event_types": shown, "buckets": buckets}
     assert {t: sum(b["counts"][t] for b in series["buckets"]) for t in shown} == overview.json()["counts"]
 
     as_of = FIRST_DAY + dt.timedelta(days=as_of_offset)
