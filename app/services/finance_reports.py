@@ -94,12 +94,19 @@ class DailyConversion:
 
 def overview_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None,
-    currency: str | None, *, today: dt.date | None = None,
+    currency: str | None, *, today: dt.date | None = None, tz: str = "UTC",
+    internal_user_ids: frozenset[int] = frozenset(), now: dt.datetime | None = None,
 ) -> FinanceOverview:
-    """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals."""
+    """GET /admin/analytics/overview: the overview and its finance figures, from one read of the range's totals.
+
+    `tz`, `internal_user_ids` and `now` go to the ordered funnel behind `conversion` (`analytics.ordered_conversion`).
+    """
     engine = analytics.report_engine(source, today)
     current, previous = engine.totals_many([days, days.previous()])
-    body = analytics.overview(engine, days, event_types, today=today, current=current, previous=previous)
+    body = analytics.overview(
+        engine, days, event_types, session=session, tz=tz, internal_user_ids=internal_user_ids, now=now,
+        today=today, current=current, previous=previous,
+    )
     return extend_overview(session, body, days, currency, current.amounts)
 
 
