@@ -9,8 +9,8 @@
   // people who signed up in the range, each step within 14 days (the ordered funnel).
   const CARD_RATIOS = {
     checkout_started: [["signup_to_checkout", "of new signups checked out"]],
-    payment_succeeded: [["checkout_to_payment", "of those paid"]],
-    esim_activated: [["payment_to_activation", "of those activated"], ["signup_to_activation", "of new signups overall"]],
+    payment_succeeded: [["checkout_to_payment", "of those who checked out paid"]],
+    esim_activated: [["payment_to_activation", "of payers activated"], ["signup_to_activation", "of new signups overall"]],
   };
   const RATIO_TITLE = "People who signed up in the range, each step within 14 days of the signup (ordered funnel)";
 
