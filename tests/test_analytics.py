@@ -151,12 +151,21 @@ def test_overview_exact_figures(client, admin_headers, march):
         "clamped": False,
         "counts": counts(signup=3, checkout=4, payment=3, activation=2),
         "unique_users": counts(signup=3, checkout=3, payment=2, activation=2),
+        # People who signed up in the range: u1 and u2 reach every step within 14 days; u3's only
+        # checkout came before their signup, so the ordered funnel never sees them check out.
         "conversion": {
+            "signup_to_checkout": 2 / 3,
+            "checkout_to_payment": 1.0,
+            "payment_to_activation": 1.0,
+            "signup_to_activation": 2 / 3,
+        },
+        "event_count_ratios": {
             "signup_to_checkout": 4 / 3,
             "checkout_to_payment": 0.75,
             "payment_to_activation": 2 / 3,
             "signup_to_activation": 2 / 3,
         },
+        "conversion_basis": "ordered_funnel_by_user_window_14d",
         "revenue": {"EUR": 1500, "USD": 3500},
         "previous": {
             "start_date": "2025-02-19",
@@ -185,12 +194,14 @@ def test_overview_exact_figures(client, admin_headers, march):
 def test_conversion_is_null_when_the_denominator_is_zero(client, admin_headers, march):
     body = client.get("/admin/analytics/overview?start_date=2025-03-05&end_date=2025-03-05", headers=admin_headers).json()
     assert body["counts"] == counts(checkout=1, activation=1)
-    assert body["conversion"] == {
+    assert body["event_count_ratios"] == {
         "signup_to_checkout": None,
         "checkout_to_payment": 0.0,
         "payment_to_activation": None,
         "signup_to_activation": None,
     }
+    # Nobody signed up that day: the ordered funnel has no entrants.
+    assert body["conversion"] == dict.fromkeys(body["event_count_ratios"])
     assert body["revenue"] == {} and body["top_plans"] == []
 
 
@@ -200,7 +211,8 @@ def test_overview_filtered_by_event_types_keeps_conversions_of_all_types(client,
     assert body["counts"] == {"user_signup": 3, "esim_activated": 2}
     assert body["unique_users"] == {"user_signup": 3, "esim_activated": 2}
     assert body["previous"]["counts"] == {"user_signup": 1, "esim_activated": 0}
-    assert body["conversion"]["checkout_to_payment"] == 0.75
+    assert body["event_count_ratios"]["checkout_to_payment"] == 0.75
+    assert body["conversion"]["checkout_to_payment"] == 1.0
     assert body["revenue"] == {"EUR": 1500, "USD": 3500}
 
 
@@ -208,7 +220,7 @@ def test_timeseries_buckets_are_zero_filled_ordered_and_add_up(client, admin_hea
     query = "start_date=2025-03-01&end_date=2025-03-10"
     body = client.get(f"/admin/analytics/timeseries?{query}", headers=admin_headers).json()
     assert body == {**SQL_ENGINE, **UTC_EVERYONE, "start_date": "2025-03-01", "end_date": "2025-03-10", "clamped": False,
-                    "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
+                    "interval": "day", "event_types": ALL_TYPES, "buckets": MARCH_BUCKETS}
     overview = client.get(f"/admin/analytics/overview?{query}", headers=admin_headers).json()
     assert {t: sum(b["counts"][t] for b in body["buckets"]) for t in ALL_TYPES} == overview["counts"]
 

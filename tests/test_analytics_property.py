@@ -148,12 +148,14 @@ def expected_overview(events, start, end, clamped, shown, plans) -> dict:
         "clamped": clamped,
         "counts": {t: all_counts[t] for t in shown},
         "unique_users": unique,
-        "conversion": {
+        "conversion": ordered_conversion(events, start, end),
+        "event_count_ratios": {
             "signup_to_checkout": ratio("user_signup", "checkout_started"),
             "checkout_to_payment": ratio("checkout_started", "payment_succeeded"),
             "payment_to_activation": ratio("payment_succeeded", "esim_activated"),
             "signup_to_activation": ratio("user_signup", "esim_activated"),
         },
+        "conversion_basis": "ordered_funnel_by_user_window_14d",
         "revenue": revenue,
         "previous": {
             "start_date": previous_start.isoformat(),
@@ -169,6 +171,24 @@ def expected_overview(events, start, end, clamped, shown, plans) -> dict:
         ],
         **finance_additions(inside, revenue),
     }
+
+
+def ordered_conversion(events, start: dt.date, end: dt.date) -> dict:
+    """People who signed up on start..end; each later step is the user's earliest event of its
+    type at or after the previous step, within 14 days of the signup."""
+    reached = [0, 0, 0, 0]
+    for signup in (e for e in events if e.type == "user_signup" and start <= e.day <= end):
+        moment, steps = signup.at, 1
+        for step_type in ("checkout_started", "payment_succeeded", "esim_activated"):
+            later = [e.at for e in events if e.user == signup.user and e.type == step_type and e.at >= moment]
+            if not later or min(later) - signup.at > dt.timedelta(days=14):
+                break
+            moment, steps = min(later), steps + 1
+        for k in range(steps):
+            reached[k] += 1
+    share = lambda k, of: reached[k] / reached[of] if reached[of] else None  # noqa: E731
+    return {"signup_to_checkout": share(1, 0), "checkout_to_payment": share(2, 1), "payment_to_activation": share(3, 2),
+            "signup_to_activation": share(3, 0)}
 
 
 def finance_additions(inside, revenue) -> dict:
@@ -283,7 +303,7 @@ def check(client, headers, plans, events, start_offset, length, type_filter, as_
 
     series = client.get("/admin/analytics/timeseries", params=params, headers=headers).json()
     buckets = expected_buckets(events, start, end, shown)
-    assert series == {"engine": "sql", "fresh_as_of": None, **UTC_EVERYONE, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "event_types": shown, "buckets": buckets}
+    assert series == {"engine": "sql", "fresh_as_of": None, **UTC_EVERYONE, "start_date": start.isoformat(), "end_date": end.isoformat(), "clamped": clamped, "interval": "day", "event_types": shown, "buckets": buckets}
     assert {t: sum(b["counts"][t] for b in series["buckets"]) for t in shown} == overview.json()["counts"]
 
     as_of = FIRST_DAY + dt.timedelta(days=as_of_offset)

@@ -99,11 +99,19 @@ def test_funnel_counts_each_fact_once(shop, client):
     expected_counts = {"user_signup": 6, "checkout_started": 6, "payment_succeeded": 4, "esim_activated": 3}
     assert body["counts"] == expected_counts
     assert body["unique_users"] == {"user_signup": 6, "checkout_started": 4, "payment_succeeded": 3, "esim_activated": 2}
-    assert body["conversion"] == {
+    assert body["event_count_ratios"] == {
         "signup_to_checkout": 1.0,
         "checkout_to_payment": 4 / 6,
         "payment_to_activation": 3 / 4,
         "signup_to_activation": 0.5,
+    }
+    # People: of the 6 signups (the admin and Erin never check out) Alice, Bob, Carol and Dave
+    # check out, all but Dave pay, Alice and Bob activate.
+    assert body["conversion"] == {
+        "signup_to_checkout": 4 / 6,
+        "checkout_to_payment": 3 / 4,
+        "payment_to_activation": 2 / 3,
+        "signup_to_activation": 2 / 6,
     }
     assert body["revenue"] == {"EUR": 5000, "USD": 3998}
     assert body["previous"]["counts"] == dict.fromkeys(expected_counts, 0)

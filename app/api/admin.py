@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.models.analytics import FUNNEL
 from app.schemas.finance import FinanceOverview, FinanceProjection, FinanceTimeseries
 from app.services import analytics, finance_reports, report_breakdown, zones
-from app.services.dates import DayRange, resolve_range
+from app.services.dates import INTERVALS, DayRange, resolve_range
 from app.services.internal_users import internal_user_ids
 
 router = APIRouter(prefix="/admin/analytics", tags=["admin analytics"], responses=error_responses(401, 403, 422))
@@ -37,6 +37,11 @@ EventTypesParam = Annotated[
 ]
 ForecastMethod = Literal["moving_average", "seasonal_naive", "ets", "auto"]
 BracketEventTypesParam = Annotated[list[str] | None, Query(alias="event_types[]", include_in_schema=False)]
+IntervalParam = Annotated[
+    str,
+    Query(description="day, week (ISO, from Monday) or month: a bucket's date is its first day; partial buckets say so",
+          json_schema_extra={"enum": list(INTERVALS)}),
+]
 CurrencyParam = Annotated[
     str | None,
     Query(pattern="^[A-Za-z]{3}$", description="Also report in this currency at ECB rates (one of the currencies in fx_rates)"),
@@ -158,11 +163,16 @@ def timeseries(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     currency: CurrencyParam = None,
     breakdown: BreakdownParam = None,
+    interval: IntervalParam = "day",
 ):
-    """Daily buckets of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `breakdown` the buckets per value (JSON only); `format=csv` for a spreadsheet."""
+    """Buckets per day, week or month of event counts, revenue, refunds, net and failed payments; `currency` adds converted figures; `breakdown` the buckets per value (JSON only); `format=csv` for a spreadsheet."""
+    if interval not in INTERVALS:
+        raise InvalidInput(f"interval: {interval!r} is not one of {', '.join(INTERVALS)}")
     target = finance_reports.check_currency(session, currency)
     by = report_breakdown.check_breakdown(breakdown)
-    body = finance_reports.timeseries_report(session, source, query.days, query.event_types, target, scope=query.scope, breakdown=by)
+    body = finance_reports.timeseries_report(
+        session, source, query.days, query.event_types, target, interval, scope=query.scope, breakdown=by
+    )
     if format == "csv":
         filename = f"funnel-{body.start_date}-to-{body.end_date}.csv"
         return Response(
@@ -174,18 +184,20 @@ def timeseries(
 
 
 def timeseries_csv(body: FinanceTimeseries) -> str:
-    """Money columns name their currency and unit: `revenue_USD_minor` is US cents."""
+    """Money columns name their currency and unit: `revenue_USD_minor` is US cents; weeks and months add `partial`."""
     currencies = sorted({c for bucket in body.buckets for c in (*bucket.revenue, *bucket.refunds)})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     converted = [f"{name}_{body.currency}_minor_converted" for name in ("revenue", "refunds", "net")] if body.currency else []
+    partial = ["partial"] if body.interval != "day" else []
     writer.writerow(
-        ["date", *body.event_types, *(f"revenue_{c}_minor" for c in currencies), *(f"refunds_{c}_minor" for c in currencies),
+        ["date", *partial, *body.event_types, *(f"revenue_{c}_minor" for c in currencies), *(f"refunds_{c}_minor" for c in currencies),
          *(f"net_{c}_minor" for c in currencies), "payments_failed", *converted]
     )
     for bucket in body.buckets:
         row = [
             bucket.date.isoformat(),
+            *(["true" if bucket.partial else "false"] if partial else []),
             *(bucket.counts[t] for t in body.event_types),
             *(bucket.revenue.get(c, 0) for c in currencies),
             *(bucket.refunds.get(c, 0) for c in currencies),

@@ -28,7 +28,7 @@ class ReportScope(BaseModel):
 
 
 class Conversion(BaseModel):
-    """Ratios of event counts in the range (next step over previous), null when the denominator is 0."""
+    """Four conversion ratios of the funnel's steps (next over previous, activation over signup), null when the denominator is 0."""
 
     signup_to_checkout: float | None
     checkout_to_payment: float | None
@@ -63,7 +63,12 @@ class Overview(ReportScope, EngineInfo):
     clamped: bool
     counts: dict[str, int] = Field(description="events in the range per shown type")
     unique_users: dict[str, int] = Field(description="exact distinct users per shown type")
-    conversion: Conversion
+    conversion: Conversion = Field(
+        description="the ordered funnel of the people who signed up in the range (by user, each step within 14 days "
+        "of the signup): step 2 / step 1, 3 / 2, 4 / 3 and 4 / 1, as GET /admin/analytics/funnel counts them"
+    )
+    event_count_ratios: Conversion = Field(description="ratios of the range's event counts (what `conversion` held before)")
+    conversion_basis: Literal["ordered_funnel_by_user_window_14d"] = Field(description="what `conversion` is computed from")
     revenue: dict[str, int] = Field(description="payment_succeeded amounts per currency, minor units")
     previous: PreviousPeriod
     top_plans: list[TopPlan]

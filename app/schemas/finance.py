@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -63,12 +63,14 @@ class FinanceOverview(OmitsUnasked, Overview):
     breakdown: OverviewBreakdown | None = Field(None, description="with `breakdown=`: the range per value")
 
 
+Interval = Literal["day", "week", "month"]
 CONVERTED_BUCKET_FIELDS = ("converted_revenue_minor_units", "converted_refunds_minor_units", "converted_net_revenue_minor_units")
 
 
 class FinanceBucket(Bucket):
-    """A day's bucket; the converted_* figures are there only when a currency was asked for."""
+    """A day's, week's or month's bucket; the converted_* figures are there only when a currency was asked for."""
 
+    partial: bool = Field(False, description="the range cuts the week or month (absent with interval=day)")
     refunds: dict[str, int] = {}
     net_revenue: dict[str, int] = {}
     payments_failed: int = 0
@@ -79,6 +81,7 @@ class FinanceBucket(Bucket):
 
 
 class FinanceTimeseries(Timeseries):
+    interval: Interval = Field("day", description="day, ISO week from Monday or calendar month; a bucket's date is its first day")
     currency: str | None = Field(None, description="the currency of the converted_* figures, when asked")
     buckets: list[FinanceBucket]
     series: list[BreakdownSeries] | None = Field(None, description="with `breakdown=`: the buckets per value")
@@ -89,10 +92,12 @@ class FinanceTimeseries(Timeseries):
         data = handler(self)
         if self.series is None:
             data.pop("series", None)
+        unasked = (("partial",) if self.interval == "day" else ()) + (CONVERTED_BUCKET_FIELDS if self.currency is None else ())
         if self.currency is None:
             data.pop("currency", None)
+        if unasked:
             for bucket in data["buckets"]:
-                for name in CONVERTED_BUCKET_FIELDS:
+                for name in unasked:
                     bucket.pop(name, None)
         return data
 

@@ -24,7 +24,7 @@ from app.schemas.analytics import (
     Timeseries,
     TopPlan,
 )
-from app.services import funnel_store, rollup_repo, zones
+from app.services import funnel_query, funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
 from app.services.events_engine import EventsEngine, SubtractingEngine, UserFilter, add_totals
@@ -38,6 +38,9 @@ CONVERSIONS = {
     "signup_to_activation": (EventType.USER_SIGNUP, EventType.ESIM_ACTIVATED),
 }
 ALL_TYPES = [e.value for e in FUNNEL]
+# The overview's `conversion`: the ordered funnel of people, as the funnel report's defaults count it.
+CONVERSION_WINDOW_DAYS = 14
+CONVERSION_BASIS = f"ordered_funnel_by_user_window_{CONVERSION_WINDOW_DAYS}d"
 PER_FACT_EVENTS = (EventType.PAYMENT_FAILED, EventType.PAYMENT_REFUNDED)
 DEDUPE_KEY_LENGTH = 80
 
@@ -214,11 +217,38 @@ def top_plans(source: Session | ReportEngine, days: DayRange, limit: int = 10) -
     return [TopPlan(**vars(row)) for row in report_engine(source).top_plans(days, limit)]
 
 
+def ordered_conversion(
+    session: Session,
+    days: DayRange,
+    *,
+    tz: str = "UTC",
+    internal_user_ids: frozenset[int] = frozenset(),
+    now: dt.datetime | None = None,
+) -> Conversion:
+    """The ordered funnel's conversions of the people who signed up in the range (by user, 14-day window).
+
+    `days` are local days of `tz`; `internal_user_ids` are left out. The funnel tables live in
+    the shop's database, so `session` is that database whichever engine answers the rest.
+    """
+    query = funnel_query.FunnelQuery(
+        start=days.start, end=days.end, clamped=days.clamped, by="user", window_days=CONVERSION_WINDOW_DAYS, tz=tz,
+        exclude_internal=bool(internal_user_ids), internal_user_ids=frozenset(internal_user_ids), now=now or utc_now(),
+    )
+    signup, checkout, payment, activation = (step.count for step in funnel_query.ENGINE.funnel(session, query).funnel)
+    return Conversion(
+        signup_to_checkout=_ratio(checkout, signup),
+        checkout_to_payment=_ratio(payment, checkout),
+        payment_to_activation=_ratio(activation, payment),
+        signup_to_activation=_ratio(activation, signup),
+    )
+
+
 def overview(
     source: Session | ReportEngine,
     days: DayRange,
     event_types: list[str] | None = None,
     *,
+    session: Session | None = None,
     today: dt.date | None = None,
     current: rollup_repo.Totals | None = None,
     previous: rollup_repo.Totals | None = None,
@@ -227,9 +257,15 @@ def overview(
 ) -> Overview:
     """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
 
+    `session` is the shop's database, for the ordered funnel's conversions (default: `source`
+    when it is a session); `scope`'s zone, internal users and now go to that funnel too.
     `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps;
     `current` and `previous` are the range's and the previous period's totals when the caller has read them.
     """
+    if session is None:
+        if not isinstance(source, Session):
+            raise ValueError("overview: pass the shop's session for the ordered funnel when another engine answers")
+        session = source
     engine = report_engine(source, today)
     shown = event_types or ALL_TYPES
     previous_days = days.previous()
@@ -246,7 +282,11 @@ def overview(
         clamped=days.clamped,
         counts={k: counts[k] for k in shown},
         unique_users={k: unique[k] for k in shown},
-        conversion=Conversion(**{name: _ratio(counts[b], counts[a]) for name, (a, b) in CONVERSIONS.items()}),
+        conversion=ordered_conversion(
+            session, days, tz=scope.zone_name, internal_user_ids=scope.internal_ids or frozenset(), now=scope.now
+        ),
+        event_count_ratios=Conversion(**{name: _ratio(counts[b], counts[a]) for name, (a, b) in CONVERSIONS.items()}),
+        conversion_basis=CONVERSION_BASIS,
         revenue=current.revenue,
         previous=PreviousPeriod(
             start_date=previous_days.start,

@@ -4,6 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 MAX_RANGE_DAYS = 365
+INTERVALS = ("day", "week", "month")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,36 @@ class DayRange:
     @property
     def end_before(self) -> dt.datetime:
         return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A day, ISO week or calendar month as far as a range holds it."""
+
+    first_day: dt.date  # the period's own first day (the Monday, the 1st), even before the range
+    start: dt.date  # its first day inside the range
+    end: dt.date  # its last day inside the range
+    partial: bool  # the range cuts it
+
+    def each_day(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def periods(days: DayRange, interval: str) -> list[Period]:
+    """The range's days grouped by `interval` (one of INTERVALS), in order."""
+    found = []
+    start = days.start
+    while start <= days.end:
+        if interval == "week":
+            first, last = start - dt.timedelta(days=start.weekday()), start + dt.timedelta(days=6 - start.weekday())
+        elif interval == "month":
+            first, last = start.replace(day=1), month_end(start)
+        else:
+            first, last = start, start
+        end = min(last, days.end)
+        found.append(Period(first, start, end, partial=first < start or end < last))
+        start = end + dt.timedelta(days=1)
+    return found
 
 
 def resolve_range(start: dt.date | None, end: dt.date | None, *, default_days: int, today: dt.date) -> DayRange:

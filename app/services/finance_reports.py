@@ -25,7 +25,7 @@ from app.models.plan import Plan
 from app.schemas.analytics import Overview
 from app.schemas.finance import ConvertedTotals, FinanceBucket, FinanceOverview, FinanceTimeseries, FinanceTopPlan
 from app.services import analytics, fx, report_breakdown, rollup_repo, zones
-from app.services.dates import DayRange, as_date
+from app.services.dates import DayRange, as_date, periods
 from app.services.report_engine import ReportEngine
 from app.services.unique_users import count_unique_users
 
@@ -111,7 +111,8 @@ def overview_report(
     engine = analytics.scoped_engine(session, source, scope, today)
     totals = analytics.period_totals(session, engine, days, scope)
     body = analytics.overview(
-        engine, days, event_types, today=today, current=totals.current, previous=totals.previous, scope=scope, cut_at=totals.cut_at
+        engine, days, event_types, session=session, today=today, current=totals.current, previous=totals.previous,
+        scope=scope, cut_at=totals.cut_at,
     )
     extended = extend_overview(session, body, days, currency, totals.current.amounts, engine=engine)
     if breakdown:
@@ -224,13 +225,15 @@ def converted_top_plans(
 
 def timeseries_report(
     session: Session, source: Session | ReportEngine, days: DayRange, event_types: list[str] | None, currency: str | None,
-    *, scope: analytics.Scope = analytics.UTC_SCOPE, breakdown: str | None = None,
+    interval: str = "day", *, scope: analytics.Scope = analytics.UTC_SCOPE, breakdown: str | None = None,
 ) -> FinanceTimeseries:
-    """GET /admin/analytics/timeseries: every day's counts and revenue plus refunds, net revenue, failed
-    payments and failure rate; converted figures with `currency`.
+    """GET /admin/analytics/timeseries: per day, ISO week or month, the counts and revenue plus refunds, net
+    revenue, failed payments and failure rate; converted figures with `currency`.
 
     The SQL engine's day rows carry the money facts, so the days are read once (again per
     currency only to convert); another engine's money facts come from the shop's rollups.
+    A week's or month's bucket sums its days in the range (converted figures: the days'
+    rounded figures), so the buckets of every interval add up to the same totals.
     """
     engine = analytics.scoped_engine(session, source, scope)
     shown = event_types or analytics.ALL_TYPES
@@ -250,34 +253,51 @@ def timeseries_report(
                 collected[day][2] += count
         per_day = {day: (dict(sorted(r.items())), failed, paid) for day, (r, failed, paid) in collected.items()}
     conversion = DailyConversion(session, money, days, currency) if currency else None
-    zeros, nothing = dict.fromkeys(shown, 0), ({}, 0, 0)
+    nothing = ({}, 0, 0)
     buckets = []
-    for day in days.each_day():
-        row = rows.get(day)
-        counts, revenue = (row.counts, row.revenue) if row else (dict(zeros), {})
-        refunds, failed, paid = per_day.get(day, nothing)
-        net = {c: revenue.get(c, 0) - refunds.get(c, 0) for c in sorted({*revenue, *refunds})} if refunds else dict(revenue)
+    for period in periods(days, interval):
+        counts = dict.fromkeys(shown, 0)
+        revenue, refunds, net = defaultdict(int), defaultdict(int), defaultdict(int)
+        failed = paid = 0
+        for day in period.each_day():
+            row = rows.get(day)
+            day_refunds, day_failed, day_paid = per_day.get(day, nothing)
+            if row:
+                for name in shown:
+                    counts[name] += row.counts[name]
+                for cur, amount in row.revenue.items():
+                    revenue[cur] += amount
+                    net[cur] += amount
+            for cur, amount in day_refunds.items():
+                refunds[cur] += amount
+                net[cur] -= amount
+            failed += day_failed
+            paid += day_paid
         extra = {}
         if conversion:
+            gross = sum(conversion.gross.get(day, 0) for day in period.each_day())
+            refunded = sum(conversion.refunds.get(day, 0) for day in period.each_day())
             extra = {
-                "converted_revenue_minor_units": conversion.gross.get(day, 0),
-                "converted_refunds_minor_units": conversion.refunds.get(day, 0),
-                "converted_net_revenue_minor_units": conversion.net(day),
+                "converted_revenue_minor_units": gross,
+                "converted_refunds_minor_units": refunded,
+                "converted_net_revenue_minor_units": gross - refunded,
             }
         buckets.append(FinanceBucket(
-            date=day, counts=counts, revenue=revenue, refunds=refunds, net_revenue=net,
+            date=period.first_day, partial=period.partial, counts=counts, revenue=dict(sorted(revenue.items())),
+            refunds=dict(sorted(refunds.items())), net_revenue=dict(sorted(net.items())),
             payments_failed=failed, payment_failure_rate=_ratio(failed, failed + paid), **extra,
         ))
     series = None
     if breakdown:
         start_at, end_before = zones.day_span(days.start, days.end, zones.zone(scope.zone_name))
         series = report_breakdown.timeseries_series(
-            session, breakdown, start_at, end_before, shown, tz=scope.zone_name, excluded_user_ids=scope.internal_ids or frozenset()
+            session, breakdown, start_at, end_before, shown, tz=scope.zone_name, excluded_user_ids=scope.internal_ids or frozenset(),
+            buckets=[(period.first_day, period.start, period.end) for period in periods(days, interval)],
         )
     return FinanceTimeseries(
         **scope.fields(days),
         engine=engine.name, fresh_as_of=engine.fresh_as_of(), start_date=days.start, end_date=days.end,
-        clamped=days.clamped, event_types=shown, buckets=buckets, currency=currency, series=series,
+        clamped=days.clamped, interval=interval, event_types=shown, buckets=buckets, currency=currency, series=series,
     )
 
 

@@ -5,12 +5,14 @@
   const fmt = window.ShopFormat;
   const LABELS = Object.fromEntries(config.eventTypes.map((t) => [t.value, t.label]));
   const labelOf = (type) => LABELS[type] || type;
-  // Which conversion ratio each count card shows, and what it is a share of.
+  // Which conversion each count card shows, and what it is a share of: `conversion` counts
+  // people who signed up in the range, each step within 14 days (the ordered funnel).
   const CARD_RATIOS = {
-    checkout_started: [["signup_to_checkout", "of signups"]],
-    payment_succeeded: [["checkout_to_payment", "of checkout starts"]],
-    esim_activated: [["payment_to_activation", "of payments"], ["signup_to_activation", "of signups overall"]],
+    checkout_started: [["signup_to_checkout", "of new signups checked out"]],
+    payment_succeeded: [["checkout_to_payment", "of those who checked out paid"]],
+    esim_activated: [["payment_to_activation", "of payers activated"], ["signup_to_activation", "of new signups overall"]],
   };
+  const RATIO_TITLE = "People who signed up in the range, each step within 14 days of the signup (ordered funnel)";
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -39,7 +41,8 @@
       const before = overview.previous.counts[type];
       const delta = change(count, before, days);
       const ratios = (CARD_RATIOS[type] || []).map(([name, text]) =>
-        el("p", { class: "kpi-sub", "data-ratio": name, "data-value": overview.conversion[name] }, `${fmt.percent(overview.conversion[name])} ${text}`),
+        el("p", { class: "kpi-sub", "data-ratio": name, "data-value": overview.conversion[name], title: RATIO_TITLE },
+          `${fmt.percent(overview.conversion[name])} ${text}`),
       );
       return el(
         "article",
