@@ -203,6 +203,9 @@ def analytics_page(request: Request, session: DB, settings: AppSettings, user: O
         return forbidden_page(request, settings, user, "The analytics dashboard is for shop administrators.")
     config = {
         "today": utc_now().date().isoformat(),
+        # The page works out "today" in the chosen zone from the server's clock, not the browser's.
+        "now": utc_now().isoformat(),
+        "defaultTimezone": settings.analytics_timezone,
         "eventTypes": [{"value": e.value, "label": EVENT_LABELS[e.value]} for e in FUNNEL],
         "defaultRangeDays": settings.analytics_default_range_days,
         "defaultWindowDays": settings.analytics_projection_window_days,

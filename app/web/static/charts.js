@@ -1,4 +1,5 @@
-/* The dashboard's two plotly.js charts and their text alternatives. */
+/* The dashboard's plotly.js charts and their text alternatives. Buckets the range cuts
+   (`partial`) are drawn lighter; the bucket holding today (`incomplete_day`) is hatched too. */
 (function () {
   "use strict";
   const fmt = window.ShopFormat;
@@ -18,6 +19,8 @@
     hoverlabel: { font: { size: 13 } },
   };
   const PLOT_CONFIG = { displayModeBar: false, responsive: true };
+  const DAY_MS = 86400000;
+  const CUT_OPACITY = 0.45;
 
   function available() {
     return typeof window.Plotly !== "undefined";
@@ -33,8 +36,67 @@
   }
 
   function dateAxis(showLabels, series, element) {
-    const ticks = window.ShopRangeCheck.dayTicks(series.start_date, series.buckets.length, element.clientWidth || 600);
+    const interval = series.interval || "day";
+    const first = series.buckets.length ? series.buckets[0].date : series.start_date;
+    const ticks = window.ShopRangeCheck.bucketTicks(interval, first, series.buckets.length, element.clientWidth || 600);
     return { type: "date", fixedrange: true, showticklabels: showLabels, tickformat: "%b %d", gridcolor: "#f1f3f5", ...ticks };
+  }
+
+  /** Per bucket: whether the range cuts it, whether it holds today (still filling), and the words for its tooltip. */
+  function bucketMarks(series) {
+    const unit = series.interval || "day";
+    const today = series.incomplete_day;
+    return series.buckets.map((bucket, i) => {
+      const next = series.buckets[i + 1];
+      const holdsToday = Boolean(today) && bucket.date <= today && (!next || today < next.date);
+      const partial = Boolean(bucket.partial);
+      let note = "";
+      if (holdsToday) note = unit === "day" ? "(today, incomplete)" : `(partial ${unit}, today incomplete)`;
+      else if (partial) note = `(partial ${unit})`;
+      return { partial, today: holdsToday, note };
+    });
+  }
+
+  /** Bar styling for the marks: lighter for a cut bucket, hatched for today's. */
+  function markedBars(color, marks) {
+    return {
+      color,
+      opacity: marks.map((m) => (m.partial || m.today ? CUT_OPACITY : 1)),
+      pattern: { shape: marks.map((m) => (m.today ? "/" : "")), fgcolor: color, size: 6, solidity: 0.3 },
+    };
+  }
+
+  /** What tells the marks apart without hovering: "today, incomplete" above today's bucket; shading behind it and cut buckets on line charts. */
+  function markLayout(series, marks, asLines, labelInside = false) {
+    const unit = series.interval || "day";
+    const annotations = [];
+    const shapes = [];
+    series.buckets.forEach((bucket, i) => {
+      const mark = marks[i];
+      if (mark.today) {
+        annotations.push({
+          // Inside the plot where a legend sits above it.
+          x: bucket.date, y: 1, xref: "x", yref: "paper", yanchor: labelInside ? "top" : "bottom", showarrow: false,
+          bgcolor: labelInside ? "rgba(255,255,255,0.85)" : undefined,
+          // The last bucket's label would run off the chart's right edge when centred.
+          xanchor: i === series.buckets.length - 1 && series.buckets.length > 1 ? "right" : "center",
+          text: unit === "day" ? "today, incomplete" : `today, incomplete (partial ${unit})`,
+          font: { size: 11, color: "#495057" },
+        });
+      }
+      if (asLines && (mark.today || mark.partial)) {
+        const next = series.buckets[i + 1];
+        const start = Date.parse(bucket.date + "T00:00:00Z");
+        const end = next ? Date.parse(next.date + "T00:00:00Z") : start + (unit === "day" ? DAY_MS : unit === "week" ? 7 * DAY_MS : 30 * DAY_MS);
+        const half = unit === "day" ? DAY_MS / 2 : 0;
+        shapes.push({
+          type: "rect", xref: "x", yref: "paper", y0: 0, y1: 1, layer: "below", line: { width: 0 },
+          x0: new Date(start - half).toISOString(), x1: new Date(end - half).toISOString(),
+          fillcolor: mark.today ? "#ced4da" : "#e9ecef", opacity: 0.6,
+        });
+      }
+    });
+    return { annotations, shapes };
   }
 
   function currenciesOf(series) {
@@ -54,7 +116,9 @@
       summary.textContent = `No payments from ${period}.`;
       return;
     }
+    const unit = series.interval || "day";
     const dates = series.buckets.map((b) => b.date);
+    const marks = bucketMarks(series);
     const traces = [];
     const layout = {
       ...BASE_LAYOUT,
@@ -62,6 +126,8 @@
       showlegend: false,
       grid: { rows: currencies.length, columns: 1, pattern: "coupled", roworder: "top to bottom", ygap: 0.25 },
       xaxis: dateAxis(true, series, element),
+      margin: { ...BASE_LAYOUT.margin, t: series.incomplete_day ? 28 : BASE_LAYOUT.margin.t },
+      ...markLayout(series, marks, false),
     };
     const sentences = [];
     currencies.forEach((currency, index) => {
@@ -72,9 +138,9 @@
         name: currency,
         x: dates,
         y: minor.map((m) => fmt.major(m, currency)),
-        customdata: minor.map((m) => fmt.money(m, currency)),
-        hovertemplate: "%{x|%d %b %Y}: %{customdata}<extra>" + currency + "</extra>",
-        marker: { color: CURRENCY_COLORS[index % CURRENCY_COLORS.length] },
+        customdata: minor.map((m, i) => [fmt.money(m, currency), marks[i].note]),
+        hovertemplate: "%{x|%d %b %Y}: %{customdata[0]} %{customdata[1]}<extra>" + currency + "</extra>",
+        marker: markedBars(CURRENCY_COLORS[index % CURRENCY_COLORS.length], marks),
         yaxis: axis,
       });
       const digits = fmt.decimals(currency);
@@ -89,16 +155,18 @@
       };
       const total = minor.reduce((a, b) => a + b, 0);
       const best = minor.indexOf(Math.max(...minor));
-      sentences.push(`${currency}: ${fmt.money(total, currency)} in total, highest ${fmt.money(minor[best], currency)} on ${fmt.day(dates[best])}`);
+      sentences.push(`${currency}: ${fmt.money(total, currency)} in total, highest ${fmt.money(minor[best], currency)} ${unit === "day" ? "on" : `in the ${unit} of`} ${fmt.day(dates[best])}`);
     });
-    summary.textContent = `Bar chart of revenue per day from ${period}, one panel per currency. ${sentences.join("; ")}.`;
+    summary.textContent = `Bar chart of revenue per ${unit} from ${period}, one panel per currency. ${sentences.join("; ")}.${marksSentence(series, marks)}`;
     draw(element, traces, layout);
   }
 
-  /** Grouped bars of the chosen event types per day. */
+  /** Grouped bars (lines for long ranges) of the chosen event types per bucket. */
   function events(element, summary, series, labelOf) {
     const period = `${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`;
+    const unit = series.interval || "day";
     const dates = series.buckets.map((b) => b.date);
+    const marks = bucketMarks(series);
     const totals = series.event_types.map((type) => series.buckets.reduce((sum, b) => sum + b.counts[type], 0));
     if (totals.every((t) => t === 0)) {
       placeholder(element, "No events of the chosen types in this range.");
@@ -115,8 +183,9 @@
       meta: type,
       x: dates,
       y: series.buckets.map((b) => b.counts[type]),
-      hovertemplate: "%{x|%d %b %Y}: %{y:,d}<extra>" + labelOf(type) + "</extra>",
-      marker: { color: TYPE_COLORS[type] },
+      customdata: marks.map((m) => m.note),
+      hovertemplate: "%{x|%d %b %Y}: %{y:,d} %{customdata}<extra>" + labelOf(type) + "</extra>",
+      marker: asBars ? markedBars(TYPE_COLORS[type], marks) : { color: TYPE_COLORS[type] },
     }));
     const narrow = element.clientWidth < 520;
     const highest = Math.max(...series.buckets.flatMap((b) => series.event_types.map((type) => b.counts[type])));
@@ -131,11 +200,40 @@
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { ...BASE_LAYOUT.margin, t: 36 },
       xaxis: dateAxis(true, series, element),
+      ...markLayout(series, marks, !asBars, true),
       // Whole-number ticks: with small counts plotly would put ticks at halves and print each twice.
       yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef", ...(highest <= 10 ? { dtick: 1 } : {}) },
     };
     const parts = series.event_types.map((type, i) => `${labelOf(type)}: ${fmt.count(totals[i])}`);
-    summary.textContent = `${asBars ? "Bar" : "Line"} chart of events per day from ${period}. Totals: ${parts.join(", ")}.`;
+    summary.textContent = `${asBars ? "Bar" : "Line"} chart of events per ${unit} from ${period}. Totals: ${parts.join(", ")}.${marksSentence(series, marks)}`;
+    draw(element, traces, layout);
+  }
+
+  /** The marks in words, for the text alternative. */
+  function marksSentence(series, marks) {
+    const unit = series.interval || "day";
+    const cut = series.buckets.filter((b, i) => marks[i].partial && !marks[i].today).map((b) => fmt.day(b.date));
+    const today = series.buckets.find((b, i) => marks[i].today);
+    let text = "";
+    if (today) text += unit === "day" ? ` ${fmt.day(today.date)} is today and not over yet.` : ` The ${unit} of ${fmt.day(today.date)} holds today, not over yet.`;
+    if (cut.length) text += ` Partial ${unit}${cut.length === 1 ? "" : "s"} (cut by the range): ${cut.join(", ")}.`;
+    return text;
+  }
+
+  /** A line chart over the buckets (the breakdown's), with the marks shaded. */
+  function lines(element, series, traces, marks) {
+    const highest = Math.max(0, ...traces.flatMap((t) => t.y));
+    const layout = {
+      ...BASE_LAYOUT,
+      height: element.clientWidth < 520 ? 360 : 320,
+      showlegend: true,
+      legend: { orientation: "h", x: 0, y: -0.12, yanchor: "top" },
+      margin: { ...BASE_LAYOUT.margin, t: 28, b: 24 },
+      xaxis: dateAxis(true, series, element),
+      // Whole-number ticks, one per count when the counts are small (as on the events chart).
+      yaxis: { rangemode: "tozero", fixedrange: true, tickformat: ",d", gridcolor: "#e9ecef", ...(highest <= 10 ? { dtick: 1 } : {}) },
+      ...markLayout(series, marks, true),
+    };
     draw(element, traces, layout);
   }
 
@@ -148,5 +246,5 @@
     window.Plotly.react(element, traces, layout, PLOT_CONFIG);
   }
 
-  window.ShopCharts = { revenue, events, TYPE_COLORS };
+  window.ShopCharts = { revenue, events, lines, placeholder, bucketMarks, TYPE_COLORS };
 })();

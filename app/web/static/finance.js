@@ -20,6 +20,10 @@
     const url = new URLSearchParams(location.search);
     const params = new URLSearchParams();
     for (const name of ["start_date", "end_date"]) if (url.get(name)) params.set(name, url.get(name));
+    // The same zone and users as the dashboard's figures beside these.
+    const view = window.ShopView.read(url);
+    if (view.tz) params.set("tz", view.tz);
+    params.set("exclude_internal", String(view.exclude));
     return params;
   }
 
@@ -111,7 +115,8 @@
     const params = rangeParams();
     const start = params.get("start_date"), end = params.get("end_date");
     // The dashboard refuses these ranges itself and asks the server nothing: neither does this panel.
-    if ((start && end && start > end) || (start && start > config.today)) {
+    const today = window.ShopView.todayIn(window.ShopView.read(new URLSearchParams(location.search)).tz || config.defaultTimezone);
+    if ((start && end && start > end) || (start && start > today)) {
       $("finance-body").replaceChildren(el("p", { class: "muted" }, "No figures for this range."));
       return;
     }

@@ -1,5 +1,6 @@
-/* The ordered funnel and the retention heatmap: state in the URL (funnel_*, retention_*,
-   exclude_internal, tz), data from /admin/analytics/funnel and /admin/analytics/retention. */
+/* The ordered funnel and the retention heatmap: state in the URL (funnel_*, retention_*; they
+   follow the page's tz, exclude_internal and breakdown, see view.js), data from
+   /admin/analytics/funnel and /admin/analytics/retention. */
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("dashboard-config").textContent);
@@ -17,7 +18,8 @@
     font: { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#343a40" },
     hoverlabel: { font: { size: 13 } },
   };
-  const DEFAULTS = { by: "user", window: "14", breakdown: "", verified: false, exclude: true, interval: "week" };
+  // funnel_breakdown "" follows the page's breakdown; "none" turns it off for the funnel alone.
+  const DEFAULTS = { by: "user", window: "14", breakdown: "", verified: false, interval: "week" };
   let funnelSeq = 0;
   let retentionSeq = 0;
   let state = readState();
@@ -25,15 +27,17 @@
   // ---- state <-> URL (other panels' parameters are kept as they are) -------------------
   function readState() {
     const p = new URLSearchParams(location.search);
+    const view = window.ShopView.read(p);
     return {
       start: p.get("start_date") || "",
       end: p.get("end_date") || "",
-      tz: p.get("tz") || "",
+      tz: view.tz,
+      exclude: view.exclude,
+      pageBreakdown: view.breakdown,
       by: p.get("funnel_by") === "order" ? "order" : DEFAULTS.by,
       window: p.get("funnel_window") || DEFAULTS.window,
       breakdown: p.get("funnel_breakdown") || DEFAULTS.breakdown,
       verified: p.get("funnel_steps") === "verified",
-      exclude: p.get("exclude_internal") !== "false",
       interval: p.get("retention_interval") === "month" ? "month" : DEFAULTS.interval,
     };
   }
@@ -45,7 +49,6 @@
     set("funnel_window", state.window, DEFAULTS.window);
     set("funnel_breakdown", state.breakdown, DEFAULTS.breakdown);
     set("funnel_steps", state.verified ? "verified" : "", "");
-    set("exclude_internal", state.exclude ? "true" : "false", "true");
     set("retention_interval", state.interval, DEFAULTS.interval);
     const query = p.toString();
     const url = location.pathname + (query ? "?" + query : "");
@@ -158,7 +161,8 @@
   /** The dashboard shows what is wrong with the range; these panels then ask nothing either. */
   function rangeProblem(panel, error) {
     const check = window.ShopRangeCheck;
-    const problem = check ? check.problem(state.start, state.end, config.today) : null;
+    const today = window.ShopView.todayIn(state.tz || config.defaultTimezone);
+    const problem = check ? check.problem(state.start, state.end, today) : null;
     if (!problem) return false;
     $(error).hidden = true;
     $(panel).dataset.state = problem.kind;
@@ -173,7 +177,8 @@
     const params = commonParams();
     params.set("by", state.by);
     params.set("window_days", state.window);
-    if (state.breakdown) params.set("breakdown", state.breakdown);
+    const breakdown = state.breakdown === "none" ? "" : state.breakdown || state.pageBreakdown;
+    if (breakdown) params.set("breakdown", breakdown);
     if (state.verified && state.by === "user") params.set("steps", "verified");
     $("funnel-panel").setAttribute("aria-busy", "true");
     try {
@@ -246,20 +251,18 @@
     $("funnel-breakdown").value = state.breakdown;
     $("funnel-verified").checked = state.verified;
     $("funnel-verified").disabled = state.by === "order";
-    $("funnel-exclude").checked = state.exclude;
     $("retention-interval").value = state.interval;
   }
 
   const controls = [
     ["funnel-by", "by", "value"], ["funnel-window", "window", "value"], ["funnel-breakdown", "breakdown", "value"],
-    ["funnel-verified", "verified", "checked"], ["funnel-exclude", "exclude", "checked"],
+    ["funnel-verified", "verified", "checked"],
   ];
   for (const [id, key, prop] of controls) {
     $(id).addEventListener("change", () => {
       state[key] = $(id)[prop];
       pushState();
       loadFunnel();
-      if (key === "exclude") loadRetention();
     });
   }
   $("funnel-form").addEventListener("submit", (event) => event.preventDefault());

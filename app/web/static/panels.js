@@ -78,26 +78,40 @@
     container.replaceChildren(...cards);
   }
 
-  /** The day-by-day table: one row per UTC day, the raw numbers (as in the CSV) in data-value. */
-  function dailyTable(table, captionCopy, series) {
+  const monthFormat = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric", timeZone: "UTC" });
+
+  /** A bucket's row label: the day, "Week of <Monday>" or the month. */
+  function bucketLabel(date, unit, sameYear) {
+    if (unit === "month") return monthFormat.format(new Date(date + "T00:00:00Z"));
+    const day = sameYear ? fmt.shortDay(date) : fmt.day(date);
+    return unit === "week" ? `Week of ${day}` : day;
+  }
+
+  /** The bucket-by-bucket table: one row per local day, week or month, the raw numbers (as in the CSV) in data-value. */
+  function dailyTable(table, captionCopy, series, zone) {
+    const unit = series.interval || "day";
     const currencies = [...new Set(series.buckets.flatMap((b) => Object.keys(b.revenue)))].sort();
     const head = el("tr", {}, el("th", { scope: "col" }, "Date"),
       ...series.event_types.map((t) => el("th", { scope: "col", class: "num", "data-column": t }, labelOf(t))),
       ...currencies.map((c) => el("th", { scope: "col", class: "num", "data-column": `revenue_${c}` }, `Revenue ${c}`)));
     const totals = { counts: Object.fromEntries(series.event_types.map((t) => [t, 0])), revenue: {} };
-    const rows = series.buckets.map((bucket) => {
+    const rows = series.buckets.map((bucket, index) => {
       series.event_types.forEach((t) => { totals.counts[t] += bucket.counts[t]; });
       currencies.forEach((c) => { totals.revenue[c] = (totals.revenue[c] || 0) + (bucket.revenue[c] || 0); });
       const sameYear = series.start_date.slice(0, 4) === series.end_date.slice(0, 4);
-      const label = sameYear ? fmt.shortDay(bucket.date) : fmt.day(bucket.date);
-      return el("tr", { "data-date": bucket.date }, el("th", { scope: "row" }, el("time", { datetime: bucket.date }, label)),
+      const next = series.buckets[index + 1];
+      const today = Boolean(series.incomplete_day) && bucket.date <= series.incomplete_day && (!next || series.incomplete_day < next.date);
+      const note = today ? (unit === "day" ? "today so far" : `partial ${unit}, today so far`) : bucket.partial ? `partial ${unit}` : "";
+      return el("tr", { "data-date": bucket.date, "data-partial": bucket.partial || today ? "true" : null, class: note ? "row-partial" : null },
+        el("th", { scope: "row" }, el("time", { datetime: bucket.date }, bucketLabel(bucket.date, unit, sameYear)),
+          note ? el("span", { class: "row-note" }, ` (${note})`) : null),
         ...series.event_types.map((t) => el("td", { class: "num", "data-value": bucket.counts[t] }, fmt.count(bucket.counts[t]))),
         ...currencies.map((c) => el("td", { class: "num", "data-value": bucket.revenue[c] || 0 }, fmt.money(bucket.revenue[c] || 0, c))));
     });
     const foot = el("tr", {}, el("th", { scope: "row" }, "Total"),
       ...series.event_types.map((t) => el("td", { class: "num", "data-value": totals.counts[t] }, fmt.count(totals.counts[t]))),
       ...currencies.map((c) => el("td", { class: "num", "data-value": totals.revenue[c] }, fmt.money(totals.revenue[c], c))));
-    const caption = `Events${currencies.length ? " and revenue" : ""} per UTC day, ${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`;
+    const caption = `Events${currencies.length ? " and revenue" : ""} per ${unit} (${zone}), ${fmt.day(series.start_date)} to ${fmt.day(series.end_date)}`;
     // The caption scrolls with a wide table, so the visible copy sits outside the scroller.
     captionCopy.textContent = caption;
     table.replaceChildren(

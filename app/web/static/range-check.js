@@ -35,5 +35,14 @@
     return { tickmode: "linear", tick0: firstDay, dtick: step * DAY_MS };
   }
 
-  window.ShopRangeCheck = { problem, dayTicks };
+  /** Ticks for buckets of a day, an ISO week (from Monday) or a calendar month, every few buckets when they do not fit. */
+  function bucketTicks(interval, firstBucket, count, width) {
+    if (interval === "day") return dayTicks(firstBucket, count, width);
+    const step = Math.max(1, Math.ceil(count / Math.max(2, Math.floor(width / 70))));
+    if (interval === "week") return { tickmode: "linear", tick0: firstBucket, dtick: 7 * step * DAY_MS };
+    if (interval === "month") return { tickmode: "linear", tick0: firstBucket, dtick: `M${step}`, tickformat: "%b %Y" };
+    return {};
+  }
+
+  window.ShopRangeCheck = { problem, dayTicks, bucketTicks };
 })();
