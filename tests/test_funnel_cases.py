@@ -260,3 +260,24 @@ def test_rollups_keyed_by_the_zone_of_the_setting(db, h, settings, monkeypatch):
     # Both payments are November in New York: 04:00Z on 1 Nov is midnight EDT, 03:30Z on 1 Dec is 22:30 EST on 30 Nov.
     assert [(c.cohort_start, c.size, c.retained) for c in report.cohorts] == [("2026-10-01", 0, [0]), ("2026-11-01", 2, [])]
     assert retention(db, interval="month", start=dt.date(2026, 10, 1), end=dt.date(2026, 11, 30), tz="UTC").source == "events"
+
+
+@pytest.mark.parametrize("caught_up", [False, True])
+def test_another_zone_from_the_rollups_whole_days_and_the_entrants_at_the_ends(db, h, caught_up):
+    """Asia/Tokyo (UTC+9) 11-30..12-02 is [11-29 15:00, 12-02 15:00) UTC: UTC days 11-30 and 12-01 whole,
+    a 9-hour slice before and a 15-hour slice after them."""
+    from app.services.funnel_store import catch_up
+
+    h.order(h.user("2026-11-29 16:00"), "2026-11-29 17:00")  # a: first slice, checkout after 3600 s
+    h.user("2026-12-02 10:00")  # b: last slice, nothing yet
+    h.order(h.user("2026-12-01 10:00"), "2026-12-01 10:30", "2026-12-01 10:40", "2026-12-01 11:00")  # c: a whole day
+    h.user("2026-11-29 14:00")  # 23:00 on 11-29 in Tokyo: outside
+    if caught_up:
+        while catch_up(db):
+            pass
+    result = funnel(db, "2026-11-30", "2026-12-02", tz="Asia/Tokyo")  # now 12-02 12:00: every window open
+    assert counts(result) == [3, 2, 1, 1]
+    assert column(result, "in_progress") == [0, 1, 1, 0]  # b has not checked out, a has not paid
+    assert column(result, "dropped") == [0, 0, 0, 0]
+    assert column(result, "median_seconds") == [None, 1800.0, 600.0, 1200.0]
+    assert column(result, "p90_seconds") == [None, 3600.0, 600.0, 1200.0]

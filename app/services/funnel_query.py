@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
@@ -21,6 +21,7 @@ from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
 from app.services import zones
 from app.services.funnel_spec import StepRow, nearest_rank, percentile_rank, step_names
 from app.services.funnel_store import pending_rows, rollup_zone_name
+from app.services.span_engine import split
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
 TOP_VALUES = 10
@@ -89,7 +90,13 @@ class SqlFunnelEngine:
         queued = _Queued.read(session, query, *span)
         if self.use_rollups and query.breakdown is None and query.tz in (rollup_zone, "UTC"):
             day_column = "local_day" if query.tz == rollup_zone else "utc_day"
-            steps = _from_rollup(session, query, names, day_column, queued, span)
+            steps = _from_rollup(session, query, names, day_column, queued, span, _Whole(query.start, query.end, span), [])
+            return _response(query, names, steps, None, "rollup")
+        whole, edges = split(*span)
+        if self.use_rollups and query.breakdown is None and whole is not None:
+            # Another zone: the whole UTC days inside the range from the rollups, the slices at its ends from their entrants.
+            inside = (whole.start_at, whole.end_before)
+            steps = _from_rollup(session, query, names, "utc_day", queued, span, _Whole(whole.start, whole.end, inside), edges)
             return _response(query, names, steps, None, "rollup")
         entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))
@@ -230,12 +237,21 @@ def _period_spans(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.d
     return [span for span in spans if span[1] < span[2]]
 
 
-def _summed(connection, model, query: FunnelQuery, day_column: str, group: tuple[str, ...], *extra) -> Counter:
-    """SUM(entrants) of the rollup rows of the range by `group`: one query per span, each a key range."""
+@dataclass(frozen=True)
+class _Whole:
+    """The days the rollup rows answer for (of the day column), and the instants they cover."""
+
+    first: dt.date
+    last: dt.date
+    span: tuple[dt.datetime, dt.datetime]
+
+
+def _summed(connection, model, query: FunnelQuery, day_column: str, whole: _Whole, group: tuple[str, ...], *extra) -> Counter:
+    """SUM(entrants) of the rollup rows of the days by `group`: one query per span, each a key range."""
     day = getattr(model, day_column)
     columns = [getattr(model, name) for name in group]
     sums = Counter()
-    for period, first, after in _period_spans(query.start, query.end):
+    for period, first, after in _period_spans(whole.first, whole.last):
         for *key, entrants in connection.execute(
             select(*columns, func.sum(model.entrants))
             .where(model.kind == query.by, model.chain == query.chain, model.period == period, day >= first, day < after,
@@ -246,33 +262,52 @@ def _summed(connection, model, query: FunnelQuery, day_column: str, group: tuple
     return sums
 
 
-def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued, span) -> list[FunnelStepResult]:
+def _from_rollup(
+    session: Session, query: FunnelQuery, names, day_column: str, queued: _Queued, span, whole: _Whole, edges: list
+) -> list[FunnelStepResult]:
+    """The funnel from the rollup rows of `whole`'s days plus the stored entrants entering in `edges`."""
     r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
     connection = session.connection()
-    reached = Counter({step: n for (step,), n in _summed(connection, r, query, day_column, ("step",)).items()})
+    reached = Counter({step: n for (step,), n in _summed(connection, r, query, day_column, whole, ("step",)).items()})
     histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
-    for (step, bucket), entrants in _summed(connection, g, query, day_column, ("step", "bucket")).items():
+    for (step, bucket), entrants in _summed(connection, g, query, day_column, whole, ("step", "bucket")).items():
         histogram[step][bucket] += entrants
     start_at, end_before = span
     s = FunnelStep
     in_range = (s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before)
     excluded = sorted(query.internal_user_ids)
+    deadline = query.now - dt.timedelta(days=w)
+    if edges:
+        # The range's ends: their stored rows, as the rollup holds them (queued entrants are mended below).
+        conditions = [s.kind == query.by, s.chain == query.chain, s.delay_days <= w,
+                      or_(*(and_(s.entry_at >= lo, s.entry_at < hi) for lo, hi in edges))]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        end_recent = Counter()
+        for step, bucket, entry_at in connection.execute(select(s.step, s.bucket, s.entry_at).where(*conditions)):
+            reached[step] += 1
+            if step > 1:
+                histogram[step][bucket] += 1
+            if entry_at >= deadline:
+                end_recent[step] += 1
+    whole_start, whole_end = whole.span
     # Entrants whose window is still open (entered after the deadline), per step reached:
     # whole UTC days after the deadline's day from the day rows, that day from its entrants.
-    deadline = query.now - dt.timedelta(days=w)
     after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     recent = Counter()
     for step, entrants in connection.execute(
         select(r.step, func.sum(r.entrants))
         .where(
             r.kind == query.by, r.chain == query.chain, r.period == "d", r.delay_days <= w,
-            getattr(r, day_column) >= query.start, getattr(r, day_column) <= query.end, r.utc_day >= after_deadline_day.date(),
+            getattr(r, day_column) >= whole.first, getattr(r, day_column) <= whole.last, r.utc_day >= after_deadline_day.date(),
         )
         .group_by(r.step)
     ):
         recent[step] += int(entrants)
-    low, high = max(deadline, start_at), min(after_deadline_day, end_before)
+    if edges:
+        recent.update(end_recent)
+    low, high = max(deadline, whole_start), min(after_deadline_day, whole_end)
     if low < high:
         conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= low, s.entry_at < high, s.delay_days <= w]
         if excluded:
@@ -282,7 +317,10 @@ def _from_rollup(session: Session, query: FunnelQuery, names, day_column: str, q
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
         for step, bucket, entry_at in connection.execute(
-            select(s.step, s.bucket, s.entry_at).where(*in_range, s.delay_days <= w, s.user_id.in_(excluded))
+            select(s.step, s.bucket, s.entry_at).where(
+                s.kind == query.by, s.chain == query.chain, s.entry_at >= whole_start, s.entry_at < whole_end,
+                s.delay_days <= w, s.user_id.in_(excluded),
+            )
         ):
             reached[step] -= 1
             if step > 1:
