@@ -256,6 +256,7 @@ def test_funnel_and_retention_equal_the_model(engine, history, q, direct, shuffl
             overall, series = model_funnel(session, q, fast.steps, plans, internal)
             note_case(f"reached the last step: {overall[-1][0] > 0}; some in progress: {any(s[1] for s in overall)}")
             assert _shape(fast.funnel) == overall
+            assert SqlFunnelEngine().step_counts(session, query) == [step[0] for step in overall]
             assert _shape(exact.funnel) == overall
             if series is not None:
                 assert [(s.value, s.entrants, _shape(s.steps)) for s in fast.breakdowns] == series

@@ -234,7 +234,7 @@ def ordered_conversion(
         start=days.start, end=days.end, clamped=days.clamped, by="user", window_days=CONVERSION_WINDOW_DAYS, tz=tz,
         exclude_internal=bool(internal_user_ids), internal_user_ids=frozenset(internal_user_ids), now=now or utc_now(),
     )
-    signup, checkout, payment, activation = (step.count for step in funnel_query.ENGINE.funnel(session, query).funnel)
+    signup, checkout, payment, activation = funnel_query.ENGINE.step_counts(session, query)
     return Conversion(
         signup_to_checkout=_ratio(checkout, signup),
         checkout_to_payment=_ratio(payment, checkout),

@@ -50,6 +50,8 @@ class FunnelQuery:
 class FunnelEngine(Protocol):
     def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse: ...
 
+    def step_counts(self, session: Session, query: FunnelQuery) -> list[int]: ...
+
 
 @dataclass
 class _Entrant:
@@ -102,6 +104,39 @@ class SqlFunnelEngine:
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
         return _response(query, names, steps, series, "entrants")
+
+
+    def step_counts(self, session: Session, query: FunnelQuery) -> list[int]:
+        """How many entrants reached each step: the funnel's counts without its timing and window
+        detail (the overview's conversions), from the rollups' sums alone where they answer."""
+        names = step_names(query.by, query.chain)
+        span = zones.day_span(query.start, query.end, zones.zone(query.tz))
+        rollup_zone = rollup_zone_name(session)
+        days, edges = split(*span)
+        if not self.use_rollups or query.breakdown or (days is None and query.tz not in (rollup_zone, "UTC")):
+            return [step.count for step in self.funnel(session, query).funnel]
+        if query.tz in (rollup_zone, "UTC"):
+            day_column, whole, edges = ("local_day" if query.tz == rollup_zone else "utc_day"), _Whole(query.start, query.end, span), []
+        else:
+            day_column, whole = "utc_day", _Whole(days.start, days.end, (days.start_at, days.end_before))
+        queued = _Queued.read(session, query, *span)
+        reached = Counter({step: n for (step,), n in _summed(session.connection(), FunnelRollup, query, day_column, whole, ("step",)).items()})
+        s, w = FunnelStep, query.window_days
+        excluded = sorted(query.internal_user_ids)
+        base = (s.kind == query.by, s.chain == query.chain, s.delay_days <= w)
+        if edges:
+            conditions = [*base, or_(*(and_(s.entry_at >= lo, s.entry_at < hi) for lo, hi in edges))]
+            if excluded:
+                conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+            reached.update(session.connection().scalars(select(s.step).where(*conditions)))
+        if excluded:
+            inside = (s.entry_at >= whole.span[0], s.entry_at < whole.span[1], s.user_id.in_(excluded))
+            reached.subtract(session.connection().scalars(select(s.step).where(*base, *inside)))
+        for sign, rows in ((-1, queued.old), (1, queued.new)):
+            for row in rows:
+                if row.delay_days <= w:
+                    reached[row.step] += sign
+        return [reached[k] for k in range(1, len(names) + 1)]
 
 
 def _response(query, names, steps, series, source) -> FunnelResponse:
