@@ -27,7 +27,7 @@ from app.schemas.analytics import (
 from app.services import funnel_query, funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
-from app.services.events_engine import EventsEngine, SubtractingEngine, UserFilter, add_totals
+from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals
 from app.services.report_engine import ReportEngine, SqlEngine
 from app.services.span_engine import SpanEngine
 
@@ -170,7 +170,7 @@ def scoped_engine(session: Session, source: Session | ReportEngine, scope: Scope
         return EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
     base = report_engine(source, today)
     if excluded:
-        return SubtractingEngine(base, EventsEngine(session, "UTC", users=UserFilter(excluded, only=True)))
+        return SubtractingEngine(base, FewUsersEngine(session, "UTC", excluded))
     return base
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.analytics import AnalyticsEvent, EventType
@@ -102,41 +102,46 @@ class EventsEngine:
                 conditions.append(or_(e.user_id.is_(None), e.user_id.not_in(ids)))
         return conditions
 
-    def _where_any(self, spans: list[tuple[dt.datetime, dt.datetime]], *more):
-        """`_where` for events in any of `spans` (the two ends of a range)."""
-        e = AnalyticsEvent
-        inside = or_(*(and_(e.occurred_at >= lo, e.occurred_at < hi) for lo, hi in spans))
-        far = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        return [inside, *self._where(min(lo for lo, _ in spans) if spans else far, max(hi for _, hi in spans) if spans else far, *more)]
+    def _each_span(self, spans, build) -> list:
+        """Rows of `build(start_at, end_before)` for every span, in one UNION ALL (each part an index range)."""
+        parts = [build(lo, hi) for lo, hi in spans if lo < hi]
+        if not parts:
+            return []
+        return self._run(parts[0] if len(parts) == 1 else union_all(*parts))
 
     def totals_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> Totals:
         e = AnalyticsEvent
-        currency = func.coalesce(e.currency, "")
-        rows = self._run(
-            select(e.event_type, currency, func.count(), self._amount()).where(*self._where_any(spans)).group_by(e.event_type, currency)
-        ) if spans else []
-        return rollup_repo._as_totals([(kind, cur, int(n), int(amount or 0)) for kind, cur, n, amount in rows])
+        currency = func.coalesce(e.currency, "").label("currency")
+        rows = self._each_span(spans, lambda lo, hi: select(e.event_type, currency, func.count().label("n"), self._amount().label("amount"))
+                               .where(*self._where(lo, hi)).group_by(e.event_type, currency))
+        summed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for kind, cur, n, amount in rows:
+            summed[(kind, cur)][0] += int(n)
+            summed[(kind, cur)][1] += int(amount or 0)
+        return rollup_repo._as_totals([(kind, cur, n, amount) for (kind, cur), (n, amount) in summed.items()])
 
     def user_ids_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]], types: list[str]) -> dict[str, set[int]]:
         """Per type, the users with such an event in `spans`."""
         e = AnalyticsEvent
         found: dict[str, set[int]] = {t: set() for t in types}
-        if spans:
-            statement = select(e.event_type, e.user_id).distinct().where(*self._where_any(spans, e.event_type.in_(types), e.user_id.is_not(None)))
-            for kind, user_id in self._run(statement):
-                found[kind].add(user_id)
+        rows = self._each_span(spans, lambda lo, hi: select(e.event_type, e.user_id).distinct()
+                               .where(*self._where(lo, hi, e.event_type.in_(types), e.user_id.is_not(None))))
+        for kind, user_id in rows:
+            found[kind].add(user_id)
         return found
 
     def plan_totals_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> dict[tuple[int, str], tuple[int, int]]:
         """(plan id, currency) → (revenue, payments) in `spans`."""
         e = AnalyticsEvent
-        currency = func.coalesce(e.currency, "")
-        rows = self._run(
-            select(e.plan_id, currency, func.sum(func.coalesce(e.amount_minor_units, 0)), func.count())
-            .where(*self._where_any(spans, e.event_type == PAID, e.plan_id.is_not(None)))
-            .group_by(e.plan_id, currency)
-        ) if spans else []
-        return {(plan_id, cur): (int(revenue or 0), int(n)) for plan_id, cur, revenue, n in rows}
+        currency = func.coalesce(e.currency, "").label("currency")
+        rows = self._each_span(spans, lambda lo, hi: select(
+            e.plan_id, currency, func.sum(func.coalesce(e.amount_minor_units, 0)).label("revenue"), func.count().label("n")
+        ).where(*self._where(lo, hi, e.event_type == PAID, e.plan_id.is_not(None))).group_by(e.plan_id, currency))
+        summed: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+        for plan_id, cur, revenue, n in rows:
+            summed[(plan_id, cur)][0] += int(revenue or 0)
+            summed[(plan_id, cur)][1] += int(n)
+        return {key: (revenue, n) for key, (revenue, n) in summed.items()}
 
     def _run(self, statement) -> list:
         return self.session.connection().execute(statement).all()
@@ -249,6 +254,82 @@ class EventsEngine:
             select(e.occurred_at).where(*self._where(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), far)).order_by(e.occurred_at).limit(1)
         )
         return zones.local_day(first, self.tz) if first is not None else None
+
+
+class FewUsersEngine(EventsEngine):
+    """Only a few users' events (the internal ones): read once by `user_id` alone, then counted here.
+
+    Asked by user id alone the database walks the user index; with a time range as well,
+    a planner without statistics (SQLite's) may walk the range's events instead, which
+    for a year of a big shop is most of the table.
+    """
+
+    def __init__(self, session: Session, zone_name: str, ids: frozenset[int]) -> None:
+        super().__init__(session, zone_name, users=UserFilter(frozenset(ids), only=True))
+        self._events: list[tuple] | None = None
+
+    def events(self) -> list[tuple[dt.datetime, str, str, int, int | None, int]]:
+        """(occurred_at, type, currency, amount counted, plan id, user id) of every event of the users."""
+        if self._events is None:
+            e = AnalyticsEvent
+            ids = sorted(self.users.ids)
+            rows = self._run(
+                select(e.occurred_at, e.event_type, e.currency, e.amount_minor_units, e.plan_id, e.user_id).where(e.user_id.in_(ids))
+            ) if ids else []
+            self._events = [
+                (at, kind, currency or "", (amount or 0) if kind in AMOUNT_TYPES else 0, plan_id, user_id)
+                for at, kind, currency, amount, plan_id, user_id in rows
+            ]
+        return self._events
+
+    def _in(self, spans) -> list[tuple]:
+        return [event for event in self.events() if any(lo <= event[0] < hi for lo, hi in spans)]
+
+    def totals_of_spans(self, spans) -> Totals:
+        summed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for _, kind, currency, amount, _, _ in self._in(spans):
+            summed[(kind, currency)][0] += 1
+            summed[(kind, currency)][1] += amount
+        return rollup_repo._as_totals([(kind, cur, n, amount) for (kind, cur), (n, amount) in summed.items()])
+
+    def user_ids_of_spans(self, spans, types: list[str]) -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {t: set() for t in types}
+        for _, kind, _, _, _, user_id in self._in(spans):
+            if kind in found:
+                found[kind].add(user_id)
+        return found
+
+    def plan_totals_of_spans(self, spans) -> dict[tuple[int, str], tuple[int, int]]:
+        summed: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+        for _, kind, currency, amount, plan_id, _ in self._in(spans):
+            if kind == PAID and plan_id is not None:
+                summed[(plan_id, currency)][0] += amount
+                summed[(plan_id, currency)][1] += 1
+        return {key: (revenue, n) for key, (revenue, n) in summed.items()}
+
+    def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        return {t: len(ids) for t, ids in self.user_ids_of_spans([self.span(days)], types).items()}
+
+    def rows_by_day(self, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+        summed: dict[tuple[dt.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for at, kind, currency, amount, _, _ in self._in([self.span(days)]):
+            if kind in types:
+                key = (zones.local_day(at, self.tz), kind, currency)
+                summed[key][0] += 1
+                summed[key][1] += amount
+        return {key: (n, amount) for key, (n, amount) in summed.items()}
+
+    def plan_rows_by_day(self, days: DayRange) -> list[tuple]:
+        summed: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for at, kind, currency, amount, plan_id, _ in self._in([self.span(days)]):
+            if kind == PAID and plan_id is not None:
+                key = (zones.local_day(at, self.tz), plan_id, currency)
+                summed[key][0] += 1
+                summed[key][1] += amount
+        return [(*key, n, amount) for key, (n, amount) in sorted(summed.items())]
+
+    def first_event_day(self) -> dt.date | None:
+        return min((zones.local_day(event[0], self.tz) for event in self.events()), default=None)
 
 
 def with_names(session: Session, rows: list[tuple[int, str, int, int]]) -> list[PlanRevenue]:

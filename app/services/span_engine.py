@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.models.analytics import EventType
 from app.services import rollup_repo, unique_users
 from app.services.dates import DayRange
-from app.services.events_engine import EventsEngine, UserFilter, add_totals, subtract_totals, with_names
+from app.services.events_engine import EventsEngine, FewUsersEngine, UserFilter, add_totals, subtract_totals, with_names
 from app.services.rollup_repo import PlanRevenue, Totals
 
 SIGNUP = EventType.USER_SIGNUP.value
@@ -53,7 +53,7 @@ class SpanEngine(EventsEngine):
         super().__init__(session, zone_name, users=UserFilter(excluded) if excluded else None)
         self.today = today
         self.excluded = excluded
-        self.internal = EventsEngine(session, "UTC", users=UserFilter(excluded, only=True)) if excluded else None
+        self.internal = FewUsersEngine(session, "UTC", excluded) if excluded else None
 
     def totals_between(self, start_at: dt.datetime, end_before: dt.datetime) -> Totals:
         whole, edges = split(start_at, end_before)
