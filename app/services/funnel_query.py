@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
@@ -123,12 +123,7 @@ class SqlFunnelEngine:
         reached = Counter({step: n for (step,), n in _summed(session.connection(), FunnelRollup, query, day_column, whole, ("step",)).items()})
         s, w = FunnelStep, query.window_days
         excluded = sorted(query.internal_user_ids)
-        base = (s.kind == query.by, s.chain == query.chain, s.delay_days <= w)
-        if edges:
-            conditions = [*base, or_(*(and_(s.entry_at >= lo, s.entry_at < hi) for lo, hi in edges))]
-            if excluded:
-                conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-            reached.update(session.connection().scalars(select(s.step).where(*conditions)))
+        reached.update(step for step, _, _ in _edge_rows(session, query, edges, excluded))
         if excluded:
             reached.subtract(step for step, _, _ in _internal_rows(session, query, excluded, whole.span))
         for sign, rows in ((-1, queued.old), (1, queued.new)):
@@ -314,12 +309,8 @@ def _from_rollup(
     deadline = query.now - dt.timedelta(days=w)
     if edges:
         # The range's ends: their stored rows, as the rollup holds them (queued entrants are mended below).
-        conditions = [s.kind == query.by, s.chain == query.chain, s.delay_days <= w,
-                      or_(*(and_(s.entry_at >= lo, s.entry_at < hi) for lo, hi in edges))]
-        if excluded:
-            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
         end_recent = Counter()
-        for step, bucket, entry_at in connection.execute(select(s.step, s.bucket, s.entry_at).where(*conditions)):
+        for step, bucket, entry_at in _edge_rows(session, query, edges, excluded):
             reached[step] += 1
             if step > 1:
                 histogram[step][bucket] += 1
@@ -383,18 +374,34 @@ def _from_rollup(
     return _step_results(names, counts, open_short, percentiles)
 
 
+def _edge_rows(session: Session, query: FunnelQuery, edges, excluded: list[int]) -> list[tuple[int, int, dt.datetime]]:
+    """(step, bucket, entry_at) of the stored rows entering in `edges` (the range's ends) within the window,
+    internal users left out: one index range per end, in one UNION ALL."""
+    s = FunnelStep
+    parts = []
+    for lo, hi in edges:
+        conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= lo, s.entry_at < hi, s.delay_days <= query.window_days]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        parts.append(select(s.step, s.bucket, s.entry_at).where(*conditions))
+    if not parts:
+        return []
+    return list(session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)))
+
+
 def _internal_rows(session: Session, query: FunnelQuery, excluded: list[int], span) -> list[tuple[int, int, dt.datetime]]:
     """(step, bucket, entry_at) of the internal users' rows entering in `span` within the window.
 
-    Read by user id alone (a few users' rows), then cut to the span here: with the time range
+    Read by user id alone (a few users' rows), then cut here: with the kind and the time range
     in the statement too, SQLite's planner walks the range's rows instead of the user index."""
     s = FunnelStep
     rows = session.connection().execute(
-        select(s.step, s.bucket, s.entry_at).where(
-            s.user_id.in_(excluded), s.kind == query.by, s.chain == query.chain, s.delay_days <= query.window_days
-        )
+        select(s.step, s.bucket, s.entry_at, s.kind, s.chain, s.delay_days).where(s.user_id.in_(excluded))
     )
-    return [(step, bucket, entry_at) for step, bucket, entry_at in rows if span[0] <= entry_at < span[1]]
+    return [
+        (step, bucket, entry_at) for step, bucket, entry_at, kind, chain, delay in rows
+        if kind == query.by and chain == query.chain and delay <= query.window_days and span[0] <= entry_at < span[1]
+    ]
 
 
 def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, conditions, added) -> int | None:
