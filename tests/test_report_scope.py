@@ -307,3 +307,39 @@ def test_range_figures_in_any_zone_match_a_plain_computation(engine, people, zon
             session.close()
         finally:
             transaction.rollback()
+
+
+def test_the_rollups_zone_keeps_its_local_days_in_the_business_transaction(client, admin_headers, db):
+    """With ANALYTICS_TIMEZONE (the zone the last rebuild recorded) Europe/Berlin, record_event keeps
+    Berlin days too, and the timeseries in Berlin reads them: equal to the events grouped by local day,
+    and to a rebuild."""
+    from sqlalchemy import delete, select, update
+
+    from app.models.analytics import AnalyticsLocalDailyTotal
+    from app.models.funnel import RollupMeta
+    from app.services import rollup_repo
+    from app.services.funnel_store import ZONE_META
+    from app.services.span_engine import LocalDays
+
+    db.execute(update(RollupMeta).where(RollupMeta.name == ZONE_META).values(value="Europe/Berlin"))
+    db.info.pop(ZONE_META, None)
+    h = History(db)
+    h.order(h.user("2025-03-08 23:30"), "2025-03-09 22:59", "2025-03-09 23:00")  # Berlin: 03-09 00:30; 03-09 23:59; 03-10 00:00
+    h.user("2025-03-10 23:00")  # Berlin 03-11 00:00
+    db.flush()
+    stored = {(r.day.isoformat(), r.event_type): r.event_count for r in db.scalars(select(AnalyticsLocalDailyTotal))}
+    assert stored == {("2025-03-09", S): 1, ("2025-03-09", C): 1, ("2025-03-10", P): 1, ("2025-03-11", S): 1}
+    days = DayRange(dt.date(2025, 3, 8), dt.date(2025, 3, 11))
+    assert LocalDays(db).daily(days, [S, C, P]) == EventsEngine(db, "Europe/Berlin").daily(days, [S, C, P])
+    body = get(client, admin_headers, "timeseries", tz="Europe/Berlin", start_date="2025-03-09", end_date="2025-03-11")
+    assert [(b["date"], b["counts"][S], b["counts"][C], b["counts"][P]) for b in body["buckets"]] == [
+        ("2025-03-09", 1, 1, 0), ("2025-03-10", 0, 0, 1), ("2025-03-11", 1, 0, 0)
+    ]
+    assert body["buckets"][1]["revenue"] == {"JPY": 1500}
+    # The answer comes from the derived table: emptied, the days read zero until it is rebuilt.
+    db.execute(delete(AnalyticsLocalDailyTotal))
+    emptied = get(client, admin_headers, "timeseries", tz="Europe/Berlin", start_date="2025-03-09", end_date="2025-03-11")
+    assert all(not any(b["counts"].values()) for b in emptied["buckets"])
+    assert rollup_repo.rebuild_local_days(db) == 4
+    assert get(client, admin_headers, "timeseries", tz="Europe/Berlin", start_date="2025-03-09", end_date="2025-03-11") == body
+    assert {(r.day.isoformat(), r.event_type): r.event_count for r in db.scalars(select(AnalyticsLocalDailyTotal))} == stored

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import random
+
+import pytest
 from collections import defaultdict
 
 from sqlalchemy import insert
@@ -32,7 +34,8 @@ def expected_rollups(events) -> dict[str, list[tuple]]:
                 table[key][1] += revenue
     rows = lambda table: [(*k, *v) for k, v in sorted(table.items())]  # noqa: E731
     return {"analytics_daily_totals": rows(totals), "analytics_monthly_totals": rows(monthly_totals),
-            "analytics_daily_plans": rows(daily), "analytics_monthly_plans": rows(monthly)}
+            "analytics_daily_plans": rows(daily), "analytics_monthly_plans": rows(monthly),
+            "analytics_local_daily_totals": []}  # the rollups' zone is UTC here: its days are the daily totals
 
 
 def test_rebuild_equals_python_group_by_on_random_events(db):
@@ -58,7 +61,17 @@ def test_rebuild_equals_python_group_by_on_random_events(db):
     assert counts == {table: len(r) for table, r in expected.items()}
 
 
-def test_record_event_upkeep_equals_rebuild(db):
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_record_event_upkeep_equals_rebuild(db, settings, monkeypatch, zone):
+    """record_event's increments equal the rebuild's GROUP BY, the local days of a non-UTC rollups' zone too."""
+    from sqlalchemy import update
+
+    from app.models.funnel import RollupMeta
+    from app.services.funnel_store import ZONE_META
+
+    monkeypatch.setattr(settings, "analytics_timezone", zone)
+    db.execute(update(RollupMeta).where(RollupMeta.name == ZONE_META).values(value=zone))
+    db.info.pop(ZONE_META, None)
     rng = random.Random(5)
     plans = [create_plan(db, currency=c, price_minor_units=p) for c, p in (("USD", 999), ("EUR", 1450))]
     for _ in range(60):
@@ -81,6 +94,7 @@ def test_record_event_upkeep_equals_rebuild(db):
                          occurred_at=at + dt.timedelta(hours=1), fact_id=f"ch_{order.id}")
     db.flush()
     maintained = rollup_rows(db)
+    assert bool(maintained["analytics_local_daily_totals"]) == (zone != "UTC")
     rebuild_rollups(db)
     assert rollup_rows(db) == maintained
     assert sum(r[3] for r in maintained["analytics_daily_plans"]) == sum(r[3] for r in maintained["analytics_monthly_plans"])

@@ -68,6 +68,19 @@ class AnalyticsDailyTotal(Base):
     revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class AnalyticsLocalDailyTotal(Base):
+    """The same per local day of the rollups' zone (ANALYTICS_TIMEZONE), kept only when that zone is not UTC:
+    the reports in that zone read their days here instead of grouping the events."""
+
+    __tablename__ = "analytics_local_daily_totals"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AnalyticsMonthlyTotal(Base):
     """The same per calendar month (first day of the month): long ranges read months, then edge days."""
 

@@ -16,21 +16,24 @@ from functools import lru_cache
 from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.models.analytics import (
     AMOUNT_EVENTS,
     FUNNEL,
     AnalyticsDailyPlan,
     AnalyticsDailyTotal,
     AnalyticsEvent,
+    AnalyticsLocalDailyTotal,
     AnalyticsMonthlyPlan,
     AnalyticsMonthlyTotal,
     EventType,
 )
 from app.models.plan import Plan
-from app.services import sqlcompat
+from app.services import sqlcompat, zones
+from app.services.funnel_store import rollup_zone_name
 from app.services.dates import DayRange, as_date, is_month_end, next_month
 
-ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsMonthlyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan)
+ROLLUP_TABLES = (AnalyticsDailyTotal, AnalyticsMonthlyTotal, AnalyticsDailyPlan, AnalyticsMonthlyPlan, AnalyticsLocalDailyTotal)
 PAID = EventType.PAYMENT_SUCCEEDED.value
 REFUNDED, FAILED = EventType.PAYMENT_REFUNDED.value, EventType.PAYMENT_FAILED.value
 # Types whose amounts are summed in revenue_minor_units: payments, and refunds (per type, so never mixed).
@@ -83,6 +86,10 @@ def add_event(session: Session, event: AnalyticsEvent) -> None:
     counts = {"event_count": 1, "revenue_minor_units": revenue}
     sqlcompat.add_counts(session, AnalyticsDailyTotal.__table__, {"day": day, **keys}, counts)
     sqlcompat.add_counts(session, AnalyticsMonthlyTotal.__table__, {"month": day.replace(day=1), **keys}, counts)
+    zone_name = rollup_zone_name(session)
+    if zone_name != "UTC":
+        local = zones.local_day(event.occurred_at, zones.zone(zone_name))
+        sqlcompat.add_counts(session, AnalyticsLocalDailyTotal.__table__, {"day": local, **keys}, counts)
     if event.event_type == PAID and event.plan_id is not None:
         increments = {"payments": 1, "revenue_minor_units": revenue}
         keys = {"plan_id": event.plan_id, "currency": event.currency or ""}
@@ -120,7 +127,31 @@ def rebuild(session: Session) -> dict[str, int]:
                       ("event_count", "revenue_minor_units"))
     _months_from_days(session, AnalyticsDailyPlan, AnalyticsMonthlyPlan, ("plan_id", "currency"),
                       ("payments", "revenue_minor_units"))
+    rebuild_local_days(session, get_settings().analytics_timezone)  # the zone the funnel's rebuild records
     return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
+
+
+def rebuild_local_days(session: Session, zone_name: str | None = None) -> int:
+    """Replace the local daily totals by the events grouped by local day of `zone_name` (default: the
+    rollups' zone); none are kept for UTC, whose days are the daily totals'. Returns the rows written."""
+    from app.services.events_engine import EventsEngine  # it reads through this module: import late
+
+    zone_name = zone_name or rollup_zone_name(session)
+    session.execute(delete(AnalyticsLocalDailyTotal))
+    e = AnalyticsEvent
+    first, last = session.execute(select(func.min(e.occurred_at), func.max(e.occurred_at))).one()
+    if zone_name == "UTC" or first is None:
+        return 0
+    tz = zones.zone(zone_name)
+    days = DayRange(zones.local_day(first, tz), zones.local_day(last, tz))
+    types = [kind for kind in session.scalars(select(e.event_type).distinct())]
+    rows = [
+        {"day": day, "event_type": kind, "currency": currency, "event_count": n, "revenue_minor_units": amount}
+        for (day, kind, currency), (n, amount) in sorted(EventsEngine(session, zone_name).rows_by_day(days, types).items())
+    ]
+    for start in range(0, len(rows), 10_000):
+        session.execute(insert(AnalyticsLocalDailyTotal), rows[start:start + 10_000])
+    return len(rows)
 
 
 def _months_from_days(session: Session, daily, monthly, keys: tuple[str, str], sums: tuple[str, str]) -> None:
@@ -265,11 +296,11 @@ _ALL_CURRENCIES = (
 
 
 # Straight from the days: always complete for the range, whatever the monthly table holds.
-_RANGE_CURRENCIES = (
-    select(AnalyticsDailyTotal.currency).distinct()
-    .where(*_range_bounds(AnalyticsDailyTotal.day), AnalyticsDailyTotal.event_type.in_([PAID, REFUNDED]),
-           AnalyticsDailyTotal.currency != "")
-)
+def _range_currencies(t):
+    return select(t.currency).distinct().where(*_range_bounds(t.day), t.event_type.in_([PAID, REFUNDED]), t.currency != "")
+
+
+_RANGE_CURRENCIES = {table: _range_currencies(table) for table in (AnalyticsDailyTotal, AnalyticsLocalDailyTotal)}
 
 
 class _KnownCurrencies:
@@ -294,9 +325,8 @@ KNOWN_CURRENCIES = _KnownCurrencies()
 
 
 @lru_cache(maxsize=128)
-def _daily_statement(types: tuple[str, ...], currencies: tuple[str, ...]):
+def _daily_statement(types: tuple[str, ...], currencies: tuple[str, ...], t=AnalyticsDailyTotal):
     """The daily pivot for these types and currencies, built once (building it costs more than SQLite runs it)."""
-    t = AnalyticsDailyTotal
     paid, refunded = t.event_type == PAID, t.event_type == REFUNDED
     money = t.event_type.in_([PAID, REFUNDED])
     columns = [_total(case((t.event_type == event_type, t.event_count), else_=0)) for event_type in types]
@@ -309,7 +339,7 @@ def _daily_statement(types: tuple[str, ...], currencies: tuple[str, ...]):
     return select(t.day, *columns).where(*_range_bounds(t.day), t.event_type.in_(needed)).group_by(t.day)
 
 
-def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
+def daily(session: Session, days: DayRange, types: list[str], table=AnalyticsDailyTotal) -> list[DayRow]:
     """One row per day with events: counts of `types`, revenue per currency, and the day's money facts.
 
     One row per day instead of one per (day, type, currency): a fifth of the values to
@@ -319,11 +349,11 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     """
     currencies = KNOWN_CURRENCIES.get(session)
     bounds = {"start": days.start, "end": days.end}
-    rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
+    rows = session.connection().execute(_daily_statement(tuple(types), currencies, table), bounds).all()
     if any(row[-1] for row in rows):  # a currency this process has not seen yet: read them from the days
-        currencies = tuple(sorted(session.connection().execute(_RANGE_CURRENCIES, bounds).scalars()))
+        currencies = tuple(sorted(session.connection().execute(_RANGE_CURRENCIES[table], bounds).scalars()))
         KNOWN_CURRENCIES.learn(session, currencies)
-        rows = session.connection().execute(_daily_statement(tuple(types), currencies), bounds).all()
+        rows = session.connection().execute(_daily_statement(tuple(types), currencies, table), bounds).all()
     n_types, n_currencies = len(types), len(currencies)
     money_at, refunds_at = n_types + 1, n_types + n_currencies + 1
     result = []
@@ -341,12 +371,14 @@ def daily(session: Session, days: DayRange, types: list[str]) -> list[DayRow]:
     return result
 
 
-def rows_by_day(session: Session, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+def rows_by_day(
+    session: Session, days: DayRange, types: list[str], table=AnalyticsDailyTotal
+) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
     """(day, type, currency) → (events, amount) for `types` (per-day amounts, e.g. to convert at each day's rate)."""
-    t = AnalyticsDailyTotal
+    t = table
     rows = session.connection().execute(
         select(t.day, t.event_type, t.currency, t.event_count, t.revenue_minor_units).where(
-            *_in_range(days.start, days.end), t.event_type.in_(types)
+            t.day >= days.start, t.day <= days.end, t.event_type.in_(types)
         )
     ).all()
     return {(as_date(day), kind, currency): (int(n), int(amount)) for day, kind, currency, n, amount in rows}
@@ -402,10 +434,10 @@ def counts_by_month_and_day(
 
 
 def forecast_series_by_day(
-    session: Session, start: dt.date, end: dt.date, currency: str
+    session: Session, start: dt.date, end: dt.date, currency: str, table=AnalyticsDailyTotal
 ) -> dict[dt.date, tuple[int, int, int]]:
     """(revenue in `currency`, user_signup count, payments in `currency`) per day with any."""
-    t = AnalyticsDailyTotal
+    t = table
     is_signup = t.event_type == EventType.USER_SIGNUP
     is_payment = and_(t.event_type == PAID, t.currency == currency)
     rows = session.connection().execute(
@@ -415,7 +447,7 @@ def forecast_series_by_day(
             _total(case((is_signup, t.event_count), else_=0)),
             _total(case((is_payment, t.event_count), else_=0)),
         )
-        .where(*_in_range(start, end), or_(is_signup, is_payment))
+        .where(t.day >= start, t.day <= end, or_(is_signup, is_payment))
         .group_by(t.day)
     ).all()
     return {as_date(day): (int(revenue), int(signups), int(payments)) for day, revenue, signups, payments in rows}

@@ -5,8 +5,10 @@ some whole UTC days and, at each end, a slice of less than a day. The range's to
 exact unique users and top plans are those of the whole UTC days (the rollups and user
 bitmaps; less the internal users' own events when they are left out) plus the events of
 the two slices — a day's events at most, whatever the range's length. Per-day figures
-(the timeseries, the projections' history) are the events grouped by local day
-(`EventsEngine`), since a local day is parts of two UTC days.
+(the timeseries, the projections' history) are the local daily totals when the zone is the
+rollups' own (ANALYTICS_TIMEZONE), kept in the business transaction like the UTC ones;
+in any other zone the events grouped by local day (`EventsEngine`), since a local day
+is then parts of two UTC days.
 """
 
 import datetime as dt
@@ -15,11 +17,12 @@ from functools import reduce
 from pyroaring import BitMap
 from sqlalchemy.orm import Session
 
-from app.models.analytics import EventType
+from app.models.analytics import AnalyticsLocalDailyTotal, EventType
 from app.services import rollup_repo, unique_users
 from app.services.dates import DayRange
-from app.services.events_engine import EventsEngine, FewUsersEngine, UserFilter, add_totals, subtract_totals, with_names
-from app.services.rollup_repo import PlanRevenue, Totals
+from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals, subtract_totals, with_names
+from app.services.funnel_store import rollup_zone_name
+from app.services.rollup_repo import DayRow, PlanRevenue, Totals
 
 SIGNUP = EventType.USER_SIGNUP.value
 DAY = dt.timedelta(days=1)
@@ -46,6 +49,24 @@ def split(start_at: dt.datetime, end_before: dt.datetime) -> tuple[DayRange | No
     return DayRange(first.date(), (after - DAY).date()), edges
 
 
+class LocalDays:
+    """The per-day questions from the local daily totals (the rollups' zone)."""
+
+    name = "sql"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
+        return rollup_repo.daily(self.session, days, types, table=AnalyticsLocalDailyTotal)
+
+    def rows_by_day(self, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+        return rollup_repo.rows_by_day(self.session, days, types, table=AnalyticsLocalDailyTotal)
+
+    def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
+        return rollup_repo.forecast_series_by_day(self.session, start, end, currency, table=AnalyticsLocalDailyTotal)
+
+
 class SpanEngine(EventsEngine):
     """Range totals, unique users and top plans of any zone's local days, fast; per-day rows from the events."""
 
@@ -54,6 +75,25 @@ class SpanEngine(EventsEngine):
         self.today = today
         self.excluded = excluded
         self.internal = FewUsersEngine(session, "UTC", excluded) if excluded else None
+
+    def _local_days(self):
+        """The local daily totals (less the internal users' events) when the zone is the rollups' own, else None."""
+        if self.zone_name != rollup_zone_name(self.session):
+            return None
+        local = LocalDays(self.session)
+        return SubtractingEngine(local, FewUsersEngine(self.session, self.zone_name, self.excluded)) if self.excluded else local
+
+    def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
+        local = self._local_days()
+        return local.daily(days, types) if local else super().daily(days, types)
+
+    def rows_by_day(self, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
+        local = self._local_days()
+        return local.rows_by_day(days, types) if local else super().rows_by_day(days, types)
+
+    def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
+        local = self._local_days()
+        return local.forecast_series_by_day(start, end, currency) if local else super().forecast_series_by_day(start, end, currency)
 
     def totals_between(self, start_at: dt.datetime, end_before: dt.datetime) -> Totals:
         whole, edges = split(start_at, end_before)
