@@ -59,7 +59,8 @@ def test_bulk_rollups_equal_a_python_recount_of_the_loaded_events(db):
     events = db.execute(select(e.event_type, e.plan_id, e.amount_minor_units, e.currency, e.occurred_at)).all()
     loaded = rollup_rows(db)
     assert loaded == expected_rollups(events)
-    assert all(loaded.values())
+    # Every table has rows, but the local daily totals: the rollups' zone is UTC here.
+    assert all(rows for table, rows in loaded.items() if table != "analytics_local_daily_totals")
     rebuild_rollups(db)
     assert rollup_rows(db) == loaded
 
