@@ -22,6 +22,9 @@ from app.demo import generate
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import orders
+from app.services.analytics import Scope
+from app.services.dates import DayRange
+from app.services.finance_reports import overview_report, timeseries_report
 from app.services.funnel_query import ENGINE, FunnelQuery
 from app.services.internal_users import internal_user_ids
 from app.services.retention import retention
@@ -57,7 +60,24 @@ def our_calls(session: Session, now: dt.datetime) -> dict:
             return result
         return run
 
+    def report(call):
+        def run():
+            result = call().model_dump_json()
+            session.commit()
+            return result
+        return run
+
+    days = DayRange(*year)
+    new_york = Scope(zone_name="America/New_York", now=now)
+    without_internal = Scope(internal_ids=internal, now=now)
     return {
+        "timeseries week 365d": report(lambda: timeseries_report(session, session, days, None, None, "week")),
+        "timeseries month 365d": report(lambda: timeseries_report(session, session, days, None, None, "month")),
+        "timeseries 365d tz=America/New_York": report(lambda: timeseries_report(session, session, days, None, None, scope=new_york)),
+        "overview 365d tz=America/New_York": report(lambda: overview_report(session, session, days, None, None, today=today, scope=new_york)),
+        "overview 365d exclude_internal": report(
+            lambda: overview_report(session, session, days, None, None, today=today, scope=without_internal)),
+        "overview 365d breakdown=plan": report(lambda: overview_report(session, session, days, None, None, today=today, breakdown="plan")),
         "funnel 30d": funnel(month),
         "funnel 365d": funnel(year),
         "funnel 365d window 90": funnel(year, window_days=90),
