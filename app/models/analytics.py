@@ -56,10 +56,8 @@ class AnalyticsEvent(Base):
     dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
 
 
-class AnalyticsDailyTotal(Base):
-    """Events and revenue per UTC day, type and currency ('' when an event has none)."""
-
-    __tablename__ = "analytics_daily_totals"
+class _DayTotals:
+    """The columns of a per-day totals table: events and revenue per day, type and currency ('' when none)."""
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -68,17 +66,17 @@ class AnalyticsDailyTotal(Base):
     revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class AnalyticsLocalDailyTotal(Base):
+class AnalyticsDailyTotal(_DayTotals, Base):
+    """Events and revenue per UTC day, type and currency."""
+
+    __tablename__ = "analytics_daily_totals"
+
+
+class AnalyticsLocalDailyTotal(_DayTotals, Base):
     """The same per local day of the rollups' zone (ANALYTICS_TIMEZONE), kept only when that zone is not UTC:
     the reports in that zone read their days here instead of grouping the events."""
 
     __tablename__ = "analytics_local_daily_totals"
-
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
-    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    revenue_minor_units: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AnalyticsMonthlyTotal(Base):
