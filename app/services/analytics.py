@@ -28,6 +28,8 @@ from app.services import funnel_query, funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
 from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals
+from app.services.clickhouse_engine import ClickHouseEngine
+from app.services.clickhouse_zones import ClickHouseZoneEngine
 from app.services.report_engine import ReportEngine, SqlEngine
 from app.services.span_engine import SpanEngine
 
@@ -166,7 +168,9 @@ def scoped_engine(session: Session, source: Session | ReportEngine, scope: Scope
     excluded = scope.internal_ids or frozenset()
     if scope.zone_name != "UTC" and isinstance(source, Session):
         return SpanEngine(session, scope.zone_name, excluded=excluded, today=today)
-    if scope.zone_name != "UTC":  # the warehouse keeps UTC days: the shop's own events answer
+    if scope.zone_name != "UTC" and isinstance(source, ClickHouseEngine):  # its rollups keep UTC days: its events answer
+        return ClickHouseZoneEngine(source, scope.zone_name, excluded)
+    if scope.zone_name != "UTC":
         return EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
     base = report_engine(source, today)
     if excluded:
@@ -193,7 +197,7 @@ def period_totals(session: Session, engine: ReportEngine, days: DayRange, scope:
         return PeriodTotals(current, before, None)
     previous_start, previous_end = zones.day_span(previous.start, previous.end, tz)
     cut_at = min(previous_start + (now - start_at), previous_end)
-    if isinstance(engine, EventsEngine):
+    if hasattr(engine, "totals_between"):  # an engine over any instants (another zone's days)
         return PeriodTotals(engine.totals(days), engine.totals_between(previous_start, cut_at), cut_at)
     # UTC days (another zone is an EventsEngine): the previous period's whole days from the engine,
     # the part of the cut day before cut_at from the events.
