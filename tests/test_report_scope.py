@@ -309,7 +309,7 @@ def test_range_figures_in_any_zone_match_a_plain_computation(engine, people, zon
             transaction.rollback()
 
 
-def test_the_rollups_zone_keeps_its_local_days_in_the_business_transaction(client, admin_headers, db):
+def test_the_rollups_zone_keeps_its_local_days_in_the_business_transaction(client, admin_headers, db, settings, monkeypatch):
     """With ANALYTICS_TIMEZONE (the zone the last rebuild recorded) Europe/Berlin, record_event keeps
     Berlin days too, and the timeseries in Berlin reads them: equal to the events grouped by local day,
     and to a rebuild."""
@@ -324,6 +324,7 @@ def test_the_rollups_zone_keeps_its_local_days_in_the_business_transaction(clien
     db.execute(delete(RollupMeta).where(RollupMeta.name == ZONE_META))  # a rebuild or an emptied database may have left none
     db.execute(insert(RollupMeta).values(name=ZONE_META, value="Europe/Berlin"))
     db.info.pop(ZONE_META, None)
+    monkeypatch.setattr(settings, "analytics_timezone", "Europe/Berlin")
     h = History(db)
     h.order(h.user("2025-03-08 23:30"), "2025-03-09 22:59", "2025-03-09 23:00")  # Berlin: 03-09 00:30; 03-09 23:59; 03-10 00:00
     h.user("2025-03-10 23:00")  # Berlin 03-11 00:00
@@ -344,3 +345,23 @@ def test_the_rollups_zone_keeps_its_local_days_in_the_business_transaction(clien
     assert rollup_repo.rebuild_local_days(db) == 4
     assert get(client, admin_headers, "timeseries", tz="Europe/Berlin", start_date="2025-03-09", end_date="2025-03-11") == body
     assert {(r.day.isoformat(), r.event_type): r.event_count for r in db.scalars(select(AnalyticsLocalDailyTotal))} == stored
+
+
+def test_a_changed_zone_keeps_no_local_days_until_the_rebuild(client, admin_headers, db, settings, monkeypatch):
+    """ANALYTICS_TIMEZONE changed to Berlin but the last rebuild recorded UTC: nothing is kept for Berlin
+    (rows of two zones would mix), and Berlin's days come from the events, still exact."""
+    from sqlalchemy import delete, func, insert, select
+
+    from app.models.analytics import AnalyticsLocalDailyTotal
+    from app.models.funnel import RollupMeta
+    from app.services.funnel_store import ZONE_META
+
+    db.execute(delete(RollupMeta).where(RollupMeta.name == ZONE_META))
+    db.execute(insert(RollupMeta).values(name=ZONE_META, value="UTC"))
+    db.info.pop(ZONE_META, None)
+    monkeypatch.setattr(settings, "analytics_timezone", "Europe/Berlin")
+    History(db).user("2025-03-08 23:30")  # Berlin 03-09 00:30
+    db.flush()
+    assert db.scalar(select(func.count()).select_from(AnalyticsLocalDailyTotal)) == 0
+    body = get(client, admin_headers, "timeseries", tz="Europe/Berlin", start_date="2025-03-08", end_date="2025-03-09")
+    assert [(b["date"], b["counts"][S]) for b in body["buckets"]] == [("2025-03-08", 0), ("2025-03-09", 1)]

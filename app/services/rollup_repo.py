@@ -86,8 +86,8 @@ def add_event(session: Session, event: AnalyticsEvent) -> None:
     counts = {"event_count": 1, "revenue_minor_units": revenue}
     sqlcompat.add_counts(session, AnalyticsDailyTotal.__table__, {"day": day, **keys}, counts)
     sqlcompat.add_counts(session, AnalyticsMonthlyTotal.__table__, {"month": day.replace(day=1), **keys}, counts)
-    zone_name = rollup_zone_name(session)
-    if zone_name != "UTC":
+    zone_name = local_days_zone(session)
+    if zone_name:
         local = zones.local_day(event.occurred_at, zones.zone(zone_name))
         sqlcompat.add_counts(session, AnalyticsLocalDailyTotal.__table__, {"day": local, **keys}, counts)
     if event.event_type == PAID and event.plan_id is not None:
@@ -131,12 +131,22 @@ def rebuild(session: Session) -> dict[str, int]:
     return {table.__tablename__: session.scalar(select(func.count()).select_from(table)) for table in ROLLUP_TABLES}
 
 
+def local_days_zone(session: Session) -> str | None:
+    """The zone whose local daily totals are kept: ANALYTICS_TIMEZONE when it is not UTC and is the zone
+    the last rebuild recorded (until `rebuild-rollups` runs after a change, none is kept or read).
+    The default, UTC, costs the write path nothing: no read of the recorded zone."""
+    setting = get_settings().analytics_timezone
+    if setting == "UTC":
+        return None
+    return setting if rollup_zone_name(session) == setting else None
+
+
 def rebuild_local_days(session: Session, zone_name: str | None = None) -> int:
     """Replace the local daily totals by the events grouped by local day of `zone_name` (default: the
-    rollups' zone); none are kept for UTC, whose days are the daily totals'. Returns the rows written."""
+    zone `local_days_zone` names); none are kept for UTC, whose days are the daily totals'. Returns the rows written."""
     from app.services.events_engine import EventsEngine  # it reads through this module: import late
 
-    zone_name = zone_name or rollup_zone_name(session)
+    zone_name = zone_name or local_days_zone(session) or "UTC"
     session.execute(delete(AnalyticsLocalDailyTotal))
     e = AnalyticsEvent
     first, last = session.execute(select(func.min(e.occurred_at), func.max(e.occurred_at))).one()

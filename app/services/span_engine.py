@@ -21,7 +21,6 @@ from app.models.analytics import AnalyticsLocalDailyTotal, EventType
 from app.services import rollup_repo, unique_users
 from app.services.dates import DayRange
 from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals, subtract_totals, with_names
-from app.services.funnel_store import rollup_zone_name
 from app.services.rollup_repo import DayRow, PlanRevenue, Totals
 
 SIGNUP = EventType.USER_SIGNUP.value
@@ -78,7 +77,7 @@ class SpanEngine(EventsEngine):
 
     def _local_days(self):
         """The local daily totals (less the internal users' events) when the zone is the rollups' own, else None."""
-        if self.zone_name != rollup_zone_name(self.session):
+        if self.zone_name != rollup_repo.local_days_zone(self.session):
             return None
         local = LocalDays(self.session)
         return SubtractingEngine(local, FewUsersEngine(self.session, self.zone_name, self.excluded)) if self.excluded else local
