@@ -14,6 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # MariaDB/MySQL commit DDL at once: after a failed run the table may already be there.
+    if "analytics_local_daily_totals" in sa.inspect(op.get_bind()).get_table_names():
+        op.drop_table("analytics_local_daily_totals")
     op.create_table(
         "analytics_local_daily_totals",
         sa.Column("day", sa.Date(), nullable=False),
