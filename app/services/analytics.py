@@ -27,7 +27,8 @@ from app.schemas.analytics import (
 from app.services import funnel_query, funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
-from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals
+from app.services.events_engine import EventsEngine, UserFilter, add_totals
+from app.services.excluded_users import FewUsersEngine, SubtractingEngine
 from app.services.clickhouse_engine import ClickHouseEngine
 from app.services.clickhouse_zones import ClickHouseZoneEngine
 from app.services.report_engine import ReportEngine, SqlEngine

@@ -121,7 +121,7 @@ class SqlFunnelEngine:
             day_column, whole = "utc_day", _Whole(days.start, days.end, (days.start_at, days.end_before))
         queued = _Queued.read(session, query, *span)
         reached = Counter({step: n for (step,), n in _summed(session.connection(), FunnelRollup, query, day_column, whole, ("step",)).items()})
-        s, w = FunnelStep, query.window_days
+        w = query.window_days
         excluded = sorted(query.internal_user_ids)
         reached.update(step for step, _, _ in _edge_rows(session, query, edges, excluded))
         if excluded:

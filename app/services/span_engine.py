@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from app.models.analytics import AnalyticsLocalDailyTotal, EventType
 from app.services import rollup_repo, unique_users
 from app.services.dates import DayRange
-from app.services.events_engine import EventsEngine, FewUsersEngine, SubtractingEngine, UserFilter, add_totals, subtract_totals, with_names
+from app.services.events_engine import EventsEngine, UserFilter, add_totals, subtract_totals, with_names
+from app.services.excluded_users import FewUsersEngine, SubtractingEngine
 from app.services.rollup_repo import DayRow, PlanRevenue, Totals
 
 SIGNUP = EventType.USER_SIGNUP.value
