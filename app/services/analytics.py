@@ -259,15 +259,17 @@ def overview(
     previous: rollup_repo.Totals | None = None,
     scope: Scope = UTC_SCOPE,
     cut_at: dt.datetime | None = None,
+    conversion: Conversion | None = None,
 ) -> Overview:
     """Funnel counts, unique users, conversions, revenue, the previous period and top plans.
 
     `session` is the shop's database, for the ordered funnel's conversions (default: `source`
     when it is a session); `scope`'s zone, internal users and now go to that funnel too.
+    `conversion`: those conversions when the caller has them (the warehouse bench, which has no shop database).
     `today` (default: the clock's) decides which months are closed, i.e. served by month bitmaps;
     `current` and `previous` are the range's and the previous period's totals when the caller has read them.
     """
-    if session is None:
+    if session is None and conversion is None:
         if not isinstance(source, Session):
             raise ValueError("overview: pass the shop's session for the ordered funnel when another engine answers")
         session = source
@@ -287,7 +289,7 @@ def overview(
         clamped=days.clamped,
         counts={k: counts[k] for k in shown},
         unique_users={k: unique[k] for k in shown},
-        conversion=ordered_conversion(
+        conversion=conversion or ordered_conversion(
             session, days, tz=scope.zone_name, internal_user_ids=scope.internal_ids or frozenset(), now=scope.now
         ),
         event_count_ratios=Conversion(**{name: _ratio(counts[b], counts[a]) for name, (a, b) in CONVERSIONS.items()}),
