@@ -71,12 +71,14 @@ class ClickHouseEngine:
         )
         counts = {e.value: 0 for e in FUNNEL}
         revenue: dict[str, int] = {}
+        payments: dict[str, int] = {}
         for event_type, currency, count, amount in rows:
             if event_type in counts:
                 counts[event_type] += count
             if event_type == PAID and currency:
                 revenue[currency] = revenue.get(currency, 0) + amount
-        return Totals(counts, dict(sorted(revenue.items())))
+                payments[currency] = payments.get(currency, 0) + count
+        return Totals(counts, dict(sorted(revenue.items())), payments=payments)
 
     def totals_many(self, ranges: list[DayRange]) -> list[Totals]:
         return [self.totals(days) for days in ranges]

@@ -272,12 +272,14 @@ def subtract_totals(total: Totals, part: Totals) -> Totals:
             less_n, less_amount = (part.amounts or {}).get(key, (0, 0))
             if n - less_n:
                 amounts[key] = (n - less_n, amount - less_amount)
-    if amounts is not None:  # a currency stays while payments in it remain
-        paying = {c for (kind, c), (n, _) in amounts.items() if kind == PAID and n}
-        revenue = {c: v for c, v in _minus(total.revenue, part.revenue).items() if c in paying}
+    payments = None
+    if total.payments is not None:  # a currency stays while payments in it remain
+        payments = {c: n - (part.payments or {}).get(c, 0) for c, n in total.payments.items()}
+        payments = {c: n for c, n in payments.items() if n > 0}
+        revenue = {c: v for c, v in _minus(total.revenue, part.revenue).items() if c in payments}
     else:
         revenue = {c: v for c, v in _minus(total.revenue, part.revenue).items() if v or c not in part.revenue}
-    return Totals(_minus(total.counts, part.counts), revenue, amounts)
+    return Totals(_minus(total.counts, part.counts), revenue, amounts, payments)
 
 
 def add_totals(a: Totals, b: Totals) -> Totals:
@@ -291,4 +293,9 @@ def add_totals(a: Totals, b: Totals) -> Totals:
     for currency, value in b.revenue.items():
         revenue[currency] = revenue.get(currency, 0) + value
     counts = {k: a.counts.get(k, 0) + b.counts.get(k, 0) for k in {*a.counts, *b.counts}}
-    return Totals({k: counts[k] for k in a.counts} | counts, dict(sorted(revenue.items())), amounts)
+    payments = None
+    if a.payments is not None and b.payments is not None:
+        payments = dict(a.payments)
+        for currency, n in b.payments.items():
+            payments[currency] = payments.get(currency, 0) + n
+    return Totals({k: counts[k] for k in a.counts} | counts, dict(sorted(revenue.items())), amounts, payments)

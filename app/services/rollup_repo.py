@@ -48,6 +48,8 @@ class Totals:
     revenue: dict[str, int]
     # (type, currency) → (events, amount) of every type, money facts included (None: the engine leaves them to the shop's rollups).
     amounts: dict[tuple[str, str], tuple[int, int]] | None = None
+    # payment_succeeded events per currency: which currencies `revenue` holds, even at an amount of 0.
+    payments: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,8 @@ def _as_totals(rows: list[tuple[str, str, int, int]]) -> Totals:
             counts[event_type] += count
         if event_type == PAID and currency:
             revenue[currency] = revenue.get(currency, 0) + amount
-    return Totals(counts, dict(sorted(revenue.items())), amounts)
+    payments = {currency: n for (event_type, currency), (n, _) in amounts.items() if event_type == PAID and currency}
+    return Totals(counts, dict(sorted(revenue.items())), amounts, payments)
 
 
 def totals(session: Session, days: DayRange) -> Totals:
