@@ -145,6 +145,13 @@ def test_today_is_marked_and_the_previous_period_is_cut_at_the_same_time(client,
     assert body["previous"]["counts"] == four(2, 1, 0, 0)
     series = get(client, admin_headers, "timeseries", start_date="2025-03-10", end_date="2025-03-10")
     assert series["incomplete_day"] == "2025-03-10"
+    # Early in the day the cut day's part before the cut is read; late, the day less what came after: both exact.
+    pin_now(monkeypatch, "2025-03-10 06:00")
+    early = get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10")
+    assert early["previous"]["counts"] == four(1) and early["previous"]["cut_at"] == "2025-03-09T06:00:00Z"
+    pin_now(monkeypatch, "2025-03-10 23:59")
+    late = get(client, admin_headers, "overview", start_date="2025-03-10", end_date="2025-03-10")
+    assert late["previous"]["counts"] == four(2, 1, 1, 1) and late["previous"]["revenue"] == {"USD": 2000}
 
 
 def test_today_in_another_zone(client, admin_headers, march, monkeypatch):

@@ -27,7 +27,7 @@ from app.schemas.analytics import (
 from app.services import funnel_query, funnel_store, rollup_repo, zones
 from app.services import projections as projection_service
 from app.services.dates import DayRange, resolve_range  # noqa: F401  (the reports' range type, re-exported)
-from app.services.events_engine import EventsEngine, UserFilter, add_totals
+from app.services.events_engine import EventsEngine, UserFilter, add_totals, subtract_totals
 from app.services.excluded_users import FewUsersEngine, SubtractingEngine
 from app.services.clickhouse_engine import ClickHouseEngine
 from app.services.clickhouse_zones import ClickHouseZoneEngine
@@ -200,14 +200,20 @@ def period_totals(session: Session, engine: ReportEngine, days: DayRange, scope:
     cut_at = min(previous_start + (now - start_at), previous_end)
     if hasattr(engine, "totals_between"):  # an engine over any instants (another zone's days)
         return PeriodTotals(engine.totals(days), engine.totals_between(previous_start, cut_at), cut_at)
-    # UTC days (another zone is an EventsEngine): the previous period's whole days from the engine,
-    # the part of the cut day before cut_at from the events.
+    # UTC days (another zone has its own engine): the previous period's whole days from the engine;
+    # the cut day from the events of its smaller part: before cut_at, or the day's total less what came after.
     cut_day = zones.local_day(cut_at, tz)
-    ranges = [days] + ([DayRange(previous.start, cut_day - dt.timedelta(days=1))] if cut_day > previous.start else [])
-    totals = engine.totals_many(ranges)
+    day_start, day_end = zones.day_span(cut_day, cut_day, tz)
+    whole = [DayRange(previous.start, cut_day - dt.timedelta(days=1))] if cut_day > previous.start else []
+    later = cut_at - day_start > day_end - cut_at
+    totals = engine.totals_many([days, *whole, *([DayRange(cut_day, cut_day)] if later else [])])
     excluded = getattr(engine, "excluded", frozenset())
     part = EventsEngine(session, scope.zone_name, users=UserFilter(excluded) if excluded else None)
-    partial = part.totals_between(zones.local_midnight(cut_day, tz), cut_at)
+    if later:
+        partial = subtract_totals(totals[-1], part.totals_between(cut_at, day_end))
+        totals = totals[:-1]
+    else:
+        partial = part.totals_between(day_start, cut_at)
     before = add_totals(totals[1], partial) if len(totals) > 1 else partial
     return PeriodTotals(totals[0], before, cut_at)
 
