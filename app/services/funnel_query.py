@@ -85,52 +85,53 @@ class SqlFunnelEngine:
     def __init__(self, *, use_rollups: bool = True):
         self.use_rollups = use_rollups
 
+    def _rollup_plan(self, session: Session, query: FunnelQuery, span) -> tuple[str, "_Whole", list] | None:
+        """Which rollup rows answer the range: (day column, their days, the slices at the ends read from
+        their entrants), or None when the per-entrant path must (a breakdown, or no whole UTC day inside)."""
+        if not self.use_rollups or query.breakdown is not None:
+            return None
+        rollup_zone = rollup_zone_name(session)
+        if query.tz in (rollup_zone, "UTC"):
+            return ("local_day" if query.tz == rollup_zone else "utc_day"), _Whole(query.start, query.end, span), []
+        # Another zone: the whole UTC days inside the range from the rollups, the slices at its ends from their entrants.
+        whole, edges = split(*span)
+        if whole is None:
+            return None
+        return "utc_day", _Whole(whole.start, whole.end, (whole.start_at, whole.end_before)), edges
+
     def funnel(self, session: Session, query: FunnelQuery) -> FunnelResponse:
         names = step_names(query.by, query.chain)
-        rollup_zone = rollup_zone_name(session)
         span = zones.day_span(query.start, query.end, zones.zone(query.tz))  # the range's local days in UTC
         queued = _Queued.read(session, query, *span)
-        if self.use_rollups and query.breakdown is None and query.tz in (rollup_zone, "UTC"):
-            day_column = "local_day" if query.tz == rollup_zone else "utc_day"
-            steps = _from_rollup(session, query, names, day_column, queued, span, _Whole(query.start, query.end, span), [])
-            return _response(query, names, steps, None, "rollup")
-        whole, edges = split(*span)
-        if self.use_rollups and query.breakdown is None and whole is not None:
-            # Another zone: the whole UTC days inside the range from the rollups, the slices at its ends from their entrants.
-            inside = (whole.start_at, whole.end_before)
-            steps = _from_rollup(session, query, names, "utc_day", queued, span, _Whole(whole.start, whole.end, inside), edges)
+        plan = self._rollup_plan(session, query, span)
+        if plan is not None:
+            day_column, whole, edges = plan
+            steps = _from_rollup(session, query, names, day_column, queued, span, whole, edges)
             return _response(query, names, steps, None, "rollup")
         entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
         return _response(query, names, steps, series, "entrants")
 
-
     def step_counts(self, session: Session, query: FunnelQuery) -> list[int]:
         """How many entrants reached each step: the funnel's counts without its timing and window
         detail (the overview's conversions), from the rollups' sums alone where they answer."""
-        names = step_names(query.by, query.chain)
         span = zones.day_span(query.start, query.end, zones.zone(query.tz))
-        rollup_zone = rollup_zone_name(session)
-        days, edges = split(*span)
-        if not self.use_rollups or query.breakdown or (days is None and query.tz not in (rollup_zone, "UTC")):
+        plan = self._rollup_plan(session, query, span)
+        if plan is None:
             return [step.count for step in self.funnel(session, query).funnel]
-        if query.tz in (rollup_zone, "UTC"):
-            day_column, whole, edges = ("local_day" if query.tz == rollup_zone else "utc_day"), _Whole(query.start, query.end, span), []
-        else:
-            day_column, whole = "utc_day", _Whole(days.start, days.end, (days.start_at, days.end_before))
+        day_column, whole, edges = plan
         queued = _Queued.read(session, query, *span)
         reached = Counter({step: n for (step,), n in _summed(session.connection(), FunnelRollup, query, day_column, whole, ("step",)).items()})
-        w = query.window_days
         excluded = sorted(query.internal_user_ids)
         reached.update(step for step, _, _ in _edge_rows(session, query, edges, excluded))
         if excluded:
             reached.subtract(step for step, _, _ in _internal_rows(session, query, excluded, whole.span))
         for sign, rows in ((-1, queued.old), (1, queued.new)):
             for row in rows:
-                if row.delay_days <= w:
+                if row.delay_days <= query.window_days:
                     reached[row.step] += sign
-        return [reached[k] for k in range(1, len(names) + 1)]
+        return [reached[k] for k in range(1, len(step_names(query.by, query.chain)) + 1)]
 
 
 def _response(query, names, steps, series, source) -> FunnelResponse:
