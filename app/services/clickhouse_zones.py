@@ -7,16 +7,15 @@ the rollups do. Internal users are left out with `user_id NOT IN (...)`.
 """
 
 import datetime as dt
-from collections import defaultdict
 
 from app.models.analytics import EventType
 from app.services import rollup_repo, zones
 from app.services.clickhouse_client import literal
 from app.services.dates import DayRange
+from app.services.events_engine import day_rows, forecast_series, money_and
 from app.services.rollup_repo import AMOUNT_TYPES, DayRow, PlanRevenue, Totals
 
 PAID, SIGNUP = EventType.PAYMENT_SUCCEEDED.value, EventType.USER_SIGNUP.value
-REFUNDED, FAILED = EventType.PAYMENT_REFUNDED.value, EventType.PAYMENT_FAILED.value
 
 
 class ClickHouseZoneEngine:
@@ -71,23 +70,7 @@ class ClickHouseZoneEngine:
         return {(day, kind, currency): (int(n), int(amount)) for day, kind, currency, n, amount in rows}
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
-        rows: dict[dt.date, dict] = {}
-        for (day, kind, currency), (n, amount) in sorted(self.rows_by_day(days, sorted({*types, PAID, REFUNDED, FAILED})).items()):
-            row = rows.setdefault(day, {"counts": dict.fromkeys(types, 0), "revenue": {}, "refunds": {}, "failed": 0, "paid": 0})
-            if kind in row["counts"]:
-                row["counts"][kind] += n
-            if kind == PAID:
-                row["paid"] += n
-                if currency:
-                    row["revenue"][currency] = row["revenue"].get(currency, 0) + amount
-            elif kind == REFUNDED and currency:
-                row["refunds"][currency] = row["refunds"].get(currency, 0) + amount
-            elif kind == FAILED:
-                row["failed"] += n
-        return [
-            DayRow(day, r["counts"], r["revenue"], refunds=r["refunds"], payments_failed=r["failed"], payments=r["paid"])
-            for day, r in sorted(rows.items())
-        ]
+        return day_rows(self.rows_by_day(days, money_and(types)), types)
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
         rows = self.client.rows(
@@ -116,14 +99,7 @@ class ClickHouseZoneEngine:
         return [(day, plan_id, currency, int(n), int(amount)) for day, plan_id, currency, n, amount in rows]
 
     def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
-        series: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (day, kind, cur), (n, amount) in self.rows_by_day(DayRange(start, end), [SIGNUP, PAID]).items():
-            if kind == SIGNUP:
-                series[day][1] += n
-            elif cur == currency:
-                series[day][0] += amount
-                series[day][2] += n
-        return {day: tuple(values) for day, values in sorted(series.items()) if any(values)}
+        return forecast_series(self.rows_by_day(DayRange(start, end), [SIGNUP, PAID]), currency)
 
     def first_event_day(self) -> dt.date | None:
         condition = f"user_id NOT IN {literal(sorted(self.excluded))}" if self.excluded else "1"

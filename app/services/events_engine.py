@@ -15,7 +15,7 @@ exactly, with the same typed pieces as `app.services.report_engine.SqlEngine`:
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -102,7 +102,10 @@ class EventsEngine:
 
     def _each_span(self, spans, build) -> list:
         """Rows of `build(start_at, end_before)` for every span, in one UNION ALL (each part an index range)."""
-        parts = [build(lo, hi) for lo, hi in spans if lo < hi]
+        return self._run_all([build(lo, hi) for lo, hi in spans if lo < hi])
+
+    def _run_all(self, parts: list) -> list:
+        """The rows of every statement of `parts`, in one UNION ALL."""
         if not parts:
             return []
         return self._run(parts[0] if len(parts) == 1 else union_all(*parts))
@@ -112,10 +115,7 @@ class EventsEngine:
         currency = func.coalesce(e.currency, "").label("currency")
         rows = self._each_span(spans, lambda lo, hi: select(e.event_type, currency, func.count().label("n"), self._amount().label("amount"))
                                .where(*self._where(lo, hi)).group_by(e.event_type, currency))
-        summed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for kind, cur, n, amount in rows:
-            summed[(kind, cur)][0] += int(n)
-            summed[(kind, cur)][1] += int(amount or 0)
+        summed = add_up(((kind, cur), n, amount) for kind, cur, n, amount in rows)
         return rollup_repo._as_totals([(kind, cur, n, amount) for (kind, cur), (n, amount) in summed.items()])
 
     def user_ids_of_spans(self, spans: list[tuple[dt.datetime, dt.datetime]], types: list[str]) -> dict[str, set[int]]:
@@ -135,11 +135,7 @@ class EventsEngine:
         rows = self._each_span(spans, lambda lo, hi: select(
             e.plan_id, currency, func.sum(func.coalesce(e.amount_minor_units, 0)).label("revenue"), func.count().label("n")
         ).where(*self._where(lo, hi, e.event_type == PAID, e.plan_id.is_not(None))).group_by(e.plan_id, currency))
-        summed: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-        for plan_id, cur, revenue, n in rows:
-            summed[(plan_id, cur)][0] += int(revenue or 0)
-            summed[(plan_id, cur)][1] += int(n)
-        return {key: (revenue, n) for key, (revenue, n) in summed.items()}
+        return add_up(((plan_id, cur), revenue, n) for plan_id, cur, revenue, n in rows)
 
     def _run(self, statement) -> list:
         return self.session.connection().execute(statement).all()
@@ -159,10 +155,7 @@ class EventsEngine:
                 .where(*self._where(lo, hi, *where))
                 .group_by(day, *columns)
             )
-        if not parts:
-            return []
-        statement = parts[0] if len(parts) == 1 else union_all(*parts)
-        return [(as_date(row[0]), *row[1:-2], int(row[-2]), int(row[-1] or 0)) for row in self._run(statement)]
+        return [(as_date(row[0]), *row[1:-2], int(row[-2]), int(row[-1] or 0)) for row in self._run_all(parts)]
 
     # --- the ReportEngine questions ----------------------------------------------------
 
@@ -178,31 +171,11 @@ class EventsEngine:
 
     def rows_by_day(self, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
         e = AnalyticsEvent
-        result: dict[tuple[dt.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for day, kind, currency, n, amount in self._by_local_day(
-            *self.span(days), [e.event_type, func.coalesce(e.currency, "").label("currency")], e.event_type.in_(types)
-        ):
-            result[(day, kind, currency)][0] += n
-            result[(day, kind, currency)][1] += amount
-        return {key: (n, amount) for key, (n, amount) in result.items()}
+        rows = self._by_local_day(*self.span(days), [e.event_type, func.coalesce(e.currency, "").label("currency")], e.event_type.in_(types))
+        return add_up(((day, kind, currency), n, amount) for day, kind, currency, n, amount in rows)
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
-        rows: dict[dt.date, DayRow] = {}
-        wanted = sorted({*types, PAID, REFUNDED, FAILED})
-        for (day, kind, currency), (n, amount) in sorted(self.rows_by_day(days, wanted).items()):
-            row = rows.get(day) or DayRow(day, dict.fromkeys(types, 0), {}, refunds={}, payments_failed=0, payments=0)
-            if kind in row.counts:
-                row.counts[kind] += n
-            if kind == PAID:
-                row = replace(row, payments=row.payments + n)
-                if currency:
-                    row.revenue[currency] = row.revenue.get(currency, 0) + amount
-            elif kind == REFUNDED and currency:
-                row.refunds[currency] = row.refunds.get(currency, 0) + amount
-            elif kind == FAILED:
-                row = replace(row, payments_failed=row.payments_failed + n)
-            rows[day] = row
-        return [rows[day] for day in sorted(rows)]
+        return day_rows(self.rows_by_day(days, money_and(types)), types)
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
         e = AnalyticsEvent
@@ -221,10 +194,7 @@ class EventsEngine:
 
     def plan_rows_by_day(self, days: DayRange) -> list[tuple]:
         """(day, plan id, currency, payments, revenue), like the daily plan rollup's rows."""
-        merged: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        for day, plan_id, currency, n, amount in self._plan_rows(days):
-            merged[(day, plan_id, currency)][0] += n
-            merged[(day, plan_id, currency)][1] += amount
+        merged = add_up(((day, plan_id, currency), n, amount) for day, plan_id, currency, n, amount in self._plan_rows(days))
         return [(*key, n, amount) for key, (n, amount) in sorted(merged.items())]
 
     def plan_totals(self, days: DayRange) -> dict[tuple[int, str], tuple[int, int]]:
@@ -236,14 +206,7 @@ class EventsEngine:
         return with_names(self.session, [(plan_id, cur, revenue, n) for (plan_id, cur), (revenue, n) in ranked[:limit]])
 
     def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
-        series: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (day, kind, cur), (n, amount) in self.rows_by_day(DayRange(start, end), [SIGNUP, PAID]).items():
-            if kind == SIGNUP:
-                series[day][1] += n
-            elif cur == currency:
-                series[day][0] += amount
-                series[day][2] += n
-        return {day: tuple(values) for day, values in sorted(series.items()) if any(values)}
+        return forecast_series(self.rows_by_day(DayRange(start, end), [SIGNUP, PAID]), currency)
 
     def first_event_day(self) -> dt.date | None:
         e = AnalyticsEvent
@@ -252,6 +215,53 @@ class EventsEngine:
             select(e.occurred_at).where(*self._where(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), far)).order_by(e.occurred_at).limit(1)
         )
         return zones.local_day(first, self.tz) if first is not None else None
+
+
+def add_up(rows) -> dict:
+    """(key, a, b) rows summed per key into key → (a, b): a day split by a DST change, or parts of a UNION."""
+    summed: dict = defaultdict(lambda: [0, 0])
+    for key, a, b in rows:
+        summed[key][0] += int(a or 0)
+        summed[key][1] += int(b or 0)
+    return {key: (a, b) for key, (a, b) in summed.items()}
+
+
+def money_and(types: list[str]) -> list[str]:
+    """`types` and the money facts a day row carries beside them."""
+    return sorted({*types, PAID, REFUNDED, FAILED})
+
+
+def day_rows(rows: dict[tuple[dt.date, str, str], tuple[int, int]], types: list[str]) -> list[DayRow]:
+    """Per-day rows from (day, type, currency) → (events, amount): counts of `types`, revenue, refunds, payments."""
+    by_day: dict[dt.date, dict] = {}
+    for (day, kind, currency), (n, amount) in sorted(rows.items()):
+        row = by_day.setdefault(day, {"counts": dict.fromkeys(types, 0), "revenue": {}, "refunds": {}, "failed": 0, "paid": 0})
+        if kind in row["counts"]:
+            row["counts"][kind] += n
+        if kind == PAID:
+            row["paid"] += n
+            if currency:
+                row["revenue"][currency] = row["revenue"].get(currency, 0) + amount
+        elif kind == REFUNDED and currency:
+            row["refunds"][currency] = row["refunds"].get(currency, 0) + amount
+        elif kind == FAILED:
+            row["failed"] += n
+    return [
+        DayRow(day, r["counts"], r["revenue"], refunds=r["refunds"], payments_failed=r["failed"], payments=r["paid"])
+        for day, r in by_day.items()
+    ]
+
+
+def forecast_series(rows: dict[tuple[dt.date, str, str], tuple[int, int]], currency: str) -> dict[dt.date, tuple[int, int, int]]:
+    """(revenue in `currency`, signups, payments in `currency`) per day with any, from per-day rows."""
+    series: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (day, kind, cur), (n, amount) in rows.items():
+        if kind == SIGNUP:
+            series[day][1] += n
+        elif kind == PAID and cur == currency:
+            series[day][0] += amount
+            series[day][2] += n
+    return {day: tuple(values) for day, values in sorted(series.items()) if any(values)}
 
 
 def with_names(session: Session, rows: list[tuple[int, str, int, int]]) -> list[PlanRevenue]:

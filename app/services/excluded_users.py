@@ -7,7 +7,6 @@ own distinct count can be taken away.
 """
 
 import datetime as dt
-from collections import defaultdict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.models.analytics import AnalyticsEvent
 from app.services import rollup_repo, zones
 from app.services.dates import DayRange, as_date
-from app.services.events_engine import PAID, EventsEngine, UserFilter, _minus, subtract_totals
+from app.services.events_engine import PAID, EventsEngine, UserFilter, _minus, add_up, subtract_totals
 from app.services.rollup_repo import AMOUNT_TYPES, DayRow, PlanRevenue, Totals
 
 
@@ -49,10 +48,7 @@ class FewUsersEngine(EventsEngine):
         return [event for event in self.events() if any(lo <= event[0] < hi for lo, hi in spans)]
 
     def totals_of_spans(self, spans) -> Totals:
-        summed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for _, kind, currency, amount, _, _ in self._in(spans):
-            summed[(kind, currency)][0] += 1
-            summed[(kind, currency)][1] += amount
+        summed = add_up(((kind, currency), 1, amount) for _, kind, currency, amount, _, _ in self._in(spans))
         return rollup_repo._as_totals([(kind, cur, n, amount) for (kind, cur), (n, amount) in summed.items()])
 
     def user_ids_of_spans(self, spans, types: list[str]) -> dict[str, set[int]]:
@@ -63,32 +59,19 @@ class FewUsersEngine(EventsEngine):
         return found
 
     def plan_totals_of_spans(self, spans) -> dict[tuple[int, str], tuple[int, int]]:
-        summed: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-        for _, kind, currency, amount, plan_id, _ in self._in(spans):
-            if kind == PAID and plan_id is not None:
-                summed[(plan_id, currency)][0] += amount
-                summed[(plan_id, currency)][1] += 1
-        return {key: (revenue, n) for key, (revenue, n) in summed.items()}
+        return add_up(((plan_id, currency), amount, 1) for _, kind, currency, amount, plan_id, _ in self._in(spans)
+                      if kind == PAID and plan_id is not None)
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
         return {t: len(ids) for t, ids in self.user_ids_of_spans([self.span(days)], types).items()}
 
     def rows_by_day(self, days: DayRange, types: list[str]) -> dict[tuple[dt.date, str, str], tuple[int, int]]:
-        summed: dict[tuple[dt.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for at, kind, currency, amount, _, _ in self._in([self.span(days)]):
-            if kind in types:
-                key = (zones.local_day(at, self.tz), kind, currency)
-                summed[key][0] += 1
-                summed[key][1] += amount
-        return {key: (n, amount) for key, (n, amount) in summed.items()}
+        return add_up(((zones.local_day(at, self.tz), kind, currency), 1, amount)
+                      for at, kind, currency, amount, _, _ in self._in([self.span(days)]) if kind in types)
 
     def plan_rows_by_day(self, days: DayRange) -> list[tuple]:
-        summed: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-        for at, kind, currency, amount, plan_id, _ in self._in([self.span(days)]):
-            if kind == PAID and plan_id is not None:
-                key = (zones.local_day(at, self.tz), plan_id, currency)
-                summed[key][0] += 1
-                summed[key][1] += amount
+        summed = add_up(((zones.local_day(at, self.tz), plan_id, currency), 1, amount)
+                        for at, kind, currency, amount, plan_id, _ in self._in([self.span(days)]) if kind == PAID and plan_id is not None)
         return [(*key, n, amount) for key, (n, amount) in sorted(summed.items())]
 
     def first_event_day(self) -> dt.date | None:
