@@ -83,24 +83,16 @@ CACHE = _DecodedCache(CACHE_BYTES)
 
 def count_unique_users(session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None) -> dict[str, int]:
     """Exact distinct users per type over the range."""
-    months = closed_months(days.start, days.end, today or utc_now().date())
-    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
-    result = {}
-    if SIGNUP in types:
-        result[SIGNUP] = sum(n for (_, t), n in [*month_counts.items(), *day_counts.items()] if t == SIGNUP)
-    wanted = [t for t in types if t != SIGNUP]
-    if wanted:
-        sets = _user_sets(session, wanted, month_counts, day_counts)
-        result.update({t: len(sets[t]) for t in wanted})
-    return {t: result[t] for t in types}
+    signups, sets = user_sets(session, days, types, today=today)
+    return {t: signups if t == SIGNUP else len(sets[t]) for t in types}
 
 
 def user_sets(
     session: Session, days: DayRange, types: list[str], *, today: dt.date | None = None
 ) -> tuple[int, dict[str, BitMap]]:
-    """The range's signups (one per user) and, per other type, the exact set of its users."""
+    """The range's signups (one per user; 0 unless `types` holds user_signup) and, per other type, the exact set of its users."""
     months = closed_months(days.start, days.end, today or utc_now().date())
-    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, [SIGNUP, *types])
+    month_counts, day_counts = rollup_repo.counts_by_month_and_day(session, days.start, days.end, months, types)
     signups = sum(n for (_, t), n in [*month_counts.items(), *day_counts.items()] if t == SIGNUP)
     wanted = [t for t in types if t != SIGNUP]
     return signups, (_user_sets(session, wanted, month_counts, day_counts) if wanted else {})
