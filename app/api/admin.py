@@ -133,7 +133,7 @@ def range_query(
     if start and end and start > end:
         raise InvalidInput(f"start_date {start} is after end_date {end}")
     scope = report_scope(session, settings, tz, exclude_internal)
-    today = zones.local_day(scope.now, zones.zone(scope.zone_name))
+    today = scope.today
     days = resolve_range(start, end, default_days=settings.analytics_default_range_days, today=today)
     return RangeQuery(days, parse_event_types(event_types, event_types_brackets), today, scope)
 
@@ -228,7 +228,7 @@ def projections(
 ) -> FinanceProjection:
     """Forecast of revenue (one currency, or all converted into it), signups and payments with intervals and a backtest."""
     scope = report_scope(session, settings, tz, exclude_internal)
-    today = zones.local_day(scope.now, zones.zone(scope.zone_name))
+    today = scope.today
     currency = (currency or settings.default_currency).upper()
     engine = analytics.scoped_engine(session, source, scope, today)
     if convert:

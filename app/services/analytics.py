@@ -153,8 +153,13 @@ class Scope:
         """The response's tz, exclude_internal and incomplete_day."""
         return {"tz": self.zone_name, "exclude_internal": self.exclude_internal, "incomplete_day": self.incomplete_day(days)}
 
+    @property
+    def today(self) -> dt.date:
+        """Today in the scope's zone."""
+        return zones.local_day(self.now or utc_now(), zones.zone(self.zone_name))
+
     def incomplete_day(self, days: DayRange) -> dt.date | None:
-        today = zones.local_day(self.now or utc_now(), zones.zone(self.zone_name))
+        today = self.today
         return today if days.start <= today <= days.end else None
 
 
