@@ -1,26 +1,23 @@
 """Finance additions to the analytics answers: refunds, net revenue, failed payments, converted totals."""
 
 import datetime as dt
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
-from typing import ClassVar, Literal
-
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from app.schemas.analytics import BreakdownSeries, Bucket, Overview, OverviewBreakdown, Projection, Timeseries, TopPlan
 
 
-class OmitsUnasked(BaseModel):
-    """Leaves out the fields that only answer an option (`currency=`, `convert=`) when it was not used."""
+def _unasked(value) -> bool:
+    """A field that only answers an option (`currency=`, `convert=`, `breakdown=`, a week or month
+    interval) is left out when the option was not used. Decided per field while serializing, so a
+    365-bucket series is written to JSON in one pass with no Python code per bucket."""
+    return value is None or value is False
 
-    optional_fields: ClassVar[tuple[str, ...]] = ()
 
-    @model_serializer(mode="wrap")
-    def _omit_unasked(self, handler: SerializerFunctionWrapHandler) -> dict:
-        data = handler(self)
-        for name in self.optional_fields:
-            if name in data and (data[name] is None or data[name] is False):
-                data.pop(name, None)
-        return data
+def _is_none(value) -> bool:
+    return value is None
 
 
 class ConvertedTotals(BaseModel):
@@ -49,8 +46,7 @@ class FinanceTopPlan(TopPlan):
     converted_revenue_minor_units: int | None = None
 
 
-class FinanceOverview(OmitsUnasked, Overview):
-    optional_fields: ClassVar[tuple[str, ...]] = ("breakdown",)
+class FinanceOverview(Overview):
     refunds: dict[str, int] = Field(description="payment_refunded amounts per currency, minor units")
     net_revenue: dict[str, int] = Field(description="revenue - refunds per currency, minor units")
     payments_by_currency: dict[str, int]
@@ -60,48 +56,42 @@ class FinanceOverview(OmitsUnasked, Overview):
     converted: ConvertedTotals | None = None
     # Ranked by converted revenue (and carrying it) when a currency is asked for; the contract's rows otherwise.
     top_plans: list[FinanceTopPlan | TopPlan]
-    breakdown: OverviewBreakdown | None = Field(None, description="with `breakdown=`: the range per value")
+    breakdown: OverviewBreakdown | None = Field(None, description="with `breakdown=`: the range per value", exclude_if=_unasked)
 
 
 Interval = Literal["day", "week", "month"]
-CONVERTED_BUCKET_FIELDS = ("converted_revenue_minor_units", "converted_refunds_minor_units", "converted_net_revenue_minor_units")
 
 
-class FinanceBucket(Bucket):
-    """A day's, week's or month's bucket; the converted_* figures are there only when a currency was asked for."""
+@dataclass(slots=True)
+class FinanceBucket:
+    """A day's, week's or month's bucket; the converted_* figures are there only when a currency was asked for.
 
-    partial: bool = Field(False, description="the range cuts the week or month (absent with interval=day)")
-    refunds: dict[str, int] = {}
-    net_revenue: dict[str, int] = {}
+    A plain dataclass with the same fields and JSON as the pydantic `Bucket` plus the money facts:
+    a year is 365 of them, and a dataclass instance is taken as it is (not validated again) and
+    written to JSON by pydantic-core, which is most of a 365-day timeseries' cost otherwise.
+    """
+
+    date: dt.date
+    counts: dict[str, int]
+    revenue: dict[str, int]
+    partial: Annotated[
+        bool | None, Field(description="the range cuts the week or month (absent with interval=day)", exclude_if=_is_none)
+    ] = None
+    refunds: dict[str, int] = field(default_factory=dict)
+    net_revenue: dict[str, int] = field(default_factory=dict)
     payments_failed: int = 0
     payment_failure_rate: float | None = None
-    converted_revenue_minor_units: int | None = None
-    converted_refunds_minor_units: int | None = None
-    converted_net_revenue_minor_units: int | None = None
+    converted_revenue_minor_units: Annotated[int | None, Field(exclude_if=_is_none)] = None
+    converted_refunds_minor_units: Annotated[int | None, Field(exclude_if=_is_none)] = None
+    converted_net_revenue_minor_units: Annotated[int | None, Field(exclude_if=_is_none)] = None
 
 
 class FinanceTimeseries(Timeseries):
     interval: Interval = Field("day", description="day, ISO week from Monday or calendar month; a bucket's date is its first day")
-    currency: str | None = Field(None, description="the currency of the converted_* figures, when asked")
+    currency: str | None = Field(None, description="the currency of the converted_* figures, when asked", exclude_if=_is_none)
     buckets: list[FinanceBucket]
-    series: list[BreakdownSeries] | None = Field(None, description="with `breakdown=`: the buckets per value")
-
-    @model_serializer(mode="wrap")
-    def _omit_unasked(self, handler: SerializerFunctionWrapHandler) -> dict:
-        # Once for the whole series, not a serializer per bucket: a year is 365 buckets.
-        data = handler(self)
-        if self.series is None:
-            data.pop("series", None)
-        unasked = (("partial",) if self.interval == "day" else ()) + (CONVERTED_BUCKET_FIELDS if self.currency is None else ())
-        if self.currency is None:
-            data.pop("currency", None)
-        if unasked:
-            for bucket in data["buckets"]:
-                for name in unasked:
-                    bucket.pop(name, None)
-        return data
+    series: list[BreakdownSeries] | None = Field(None, description="with `breakdown=`: the buckets per value", exclude_if=_is_none)
 
 
-class FinanceProjection(OmitsUnasked, Projection):
-    optional_fields: ClassVar[tuple[str, ...]] = ("converted",)
-    converted: bool = Field(False, description="true: revenue is every currency converted into `currency` (ECB rates)")
+class FinanceProjection(Projection):
+    converted: bool = Field(False, description="true: revenue is every currency converted into `currency` (ECB rates)", exclude_if=_unasked)

@@ -369,19 +369,18 @@ def daily(session: Session, days: DayRange, types: list[str], table=AnalyticsDai
         rows = session.connection().execute(_daily_statement(tuple(types), currencies, table), bounds).all()
     n_types, n_currencies = len(types), len(currencies)
     money_at, refunds_at = n_types + 1, n_types + n_currencies + 1
-    result = []
-    for row in rows:
-        result.append(
-            DayRow(
-                as_date(row[0]),
-                {event_type: int(n) for event_type, n in zip(types, row[1:money_at], strict=True)},
-                {c: int(v) for c, v in zip(currencies, row[money_at:refunds_at], strict=True) if v is not None},
-                refunds={c: int(v) for c, v in zip(currencies, row[refunds_at:-3], strict=True) if v is not None},
-                payments_failed=int(row[-3]),
-                payments=int(row[-2]),
-            )
+    # The sums are cast to 64-bit integers in SQL, so every driver hands back ints.
+    return [
+        DayRow(
+            as_date(row[0]),
+            dict(zip(types, row[1:money_at])),
+            {c: v for c, v in zip(currencies, row[money_at:refunds_at]) if v is not None},
+            refunds={c: v for c, v in zip(currencies, row[refunds_at:-3]) if v is not None},
+            payments_failed=row[-3],
+            payments=row[-2],
         )
-    return result
+        for row in rows
+    ]
 
 
 def rows_by_day(
