@@ -26,6 +26,15 @@ DAYS = 730
 EVENTS_PER_USER = 2.47  # what the demo funnel yields, so --users follows from the size asked
 
 
+def default_mysql_url(database: str) -> str:
+    """MariaDB through mysqlclient (C) when it is installed (the `mysqlclient` extra), else PyMySQL."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return f"mysql+pymysql://root@127.0.0.1:3306/{database}"
+    return f"mysql+mysqldb://root@127.0.0.1:3306/{database}"
+
+
 def database_url(kind: str, size_name: str, mysql_url: str, postgres_url: str) -> str:
     """One database per engine and size, so a size is loaded once and re-measured at will."""
     if kind == "sqlite":
@@ -56,7 +65,10 @@ def migrate(url: str) -> None:
 
 
 def marker_path(url: str) -> Path:
-    safe = make_url(url).render_as_string(hide_password=True).replace("/", "_").replace(":", "_").replace("*", "")
+    parsed = make_url(url)
+    # The same database through another driver (PyMySQL or mysqlclient) is the same load.
+    name = parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+    safe = name.replace("/", "_").replace(":", "_").replace("*", "")
     return BENCH_DIR / f"{safe}.json"
 
 

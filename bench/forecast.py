@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forecast", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1m")
     parser.add_argument("--databases", default="sqlite,mysql")
-    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306/shop_forecast")
+    parser.add_argument("--mysql-url", default=bench_data.default_mysql_url("shop_forecast"),
+                        help="default: mysqlclient (C) when installed, else PyMySQL")
     parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/shop_forecast")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--cold-repeat", type=int, default=5)

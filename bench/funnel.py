@@ -164,7 +164,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.funnel", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1m")
     parser.add_argument("--databases", default="sqlite,mysql")
-    parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306/shop_bench")
+    parser.add_argument("--mysql-url", default=bench_data.default_mysql_url("shop_bench"),
+                        help="default: mysqlclient (C) when installed, else PyMySQL")
     parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/shop_bench")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)

@@ -90,9 +90,11 @@ class SqlFunnelEngine:
         their entrants), or None when the per-entrant path must (a breakdown, or no whole UTC day inside)."""
         if not self.use_rollups or query.breakdown is not None:
             return None
-        rollup_zone = rollup_zone_name(session)
-        if query.tz in (rollup_zone, "UTC"):
-            return ("local_day" if query.tz == rollup_zone else "utc_day"), _Whole(query.start, query.end, span), []
+        # UTC days are the utc_day column whatever the rollups' zone (the usual report: no read of it).
+        if query.tz == "UTC":
+            return "utc_day", _Whole(query.start, query.end, span), []
+        if query.tz == rollup_zone_name(session):
+            return "local_day", _Whole(query.start, query.end, span), []
         # Another zone: the whole UTC days inside the range from the rollups, the slices at its ends from their entrants.
         whole, edges = split(*span)
         if whole is None:
