@@ -52,7 +52,7 @@ queries = st.fixed_dictionaries(
     {
         "start": st.integers(-2, 30),
         "length": st.integers(1, 45),
-        "window": st.sampled_from([1, 2, 7, 14, 90]),
+        "window": st.sampled_from([1, 2, 5, 7, 14, 45, 90]),
         "tz": st.sampled_from(ZONES),
         "by": st.sampled_from(["user", "order"]),
         "verified": st.booleans(),

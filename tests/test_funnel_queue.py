@@ -6,14 +6,23 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models.analytics import EventType
-from app.models.funnel import FunnelGapRollup, FunnelPending, FunnelRollup, FunnelStep, RetentionRollup, UserPaidPeriod
+from app.models.funnel import (
+    FunnelGapRollup,
+    FunnelGapWindowRollup,
+    FunnelPending,
+    FunnelRollup,
+    FunnelStep,
+    FunnelWindowRollup,
+    RetentionRollup,
+    UserPaidPeriod,
+)
 from app.services.analytics import record_event
 from app.services.funnel_rebuild import rebuild_funnel
 from app.services.funnel_store import catch_up
 from app.services.retention import retention
 from tests.funnel_helpers import History, at, column, counts, funnel
 
-DERIVED = (FunnelStep, FunnelRollup, FunnelGapRollup, UserPaidPeriod, RetentionRollup)
+DERIVED = (FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, UserPaidPeriod, RetentionRollup)
 
 
 @pytest.fixture

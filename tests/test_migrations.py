@@ -46,3 +46,50 @@ def test_event_table_has_the_contract_columns(engine):
     assert any(u["column_names"] == ["dedupe_key"] for u in uniques) or any(
         i["column_names"] == ["dedupe_key"] and i["unique"] for i in indexes
     )
+
+
+def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
+    """20261205_funnel_windows fills the window rollups from the existing rows as a rebuild would write them."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from app.models.funnel import FunnelGapWindowRollup, FunnelWindowRollup
+    from app.services.funnel_rebuild import rebuild_funnel
+    from tests.conftest import drop_everything
+    from tests.funnel_helpers import History
+
+    config = alembic_config()
+    tables = (FunnelWindowRollup, FunnelGapWindowRollup)
+
+    def rows() -> dict:
+        with Session(engine) as session:
+            return {m.__tablename__: sorted(tuple(r) for r in session.execute(select(*m.__table__.c))) for m in tables}
+
+    try:
+        command.downgrade(config, "20261204_local_daily_totals")
+        with Session(engine) as session:
+            h = History(session)
+            # Signups on Nov 1..5 at 10:00. Checkouts at delays 0 (same instant), 1 and 3 days and one
+            # before its signup (not a step); payments at delays 0, 2 and 18 days.
+            orders = [("2026-11-01 10:00", "2026-11-01 10:00"), ("2026-11-02 10:30", "2026-11-04 09:00"), None,
+                      ("2026-11-07 10:00", "2026-11-22 10:00"), ("2026-11-02 11:00", "2027-01-16 10:00")]
+            for n, order in enumerate(orders):
+                user = h.user(f"2026-11-0{n + 1} 10:00")
+                if order:
+                    h.order(user, *order)
+            rebuild_funnel(session, with_windows=False)
+            session.commit()
+        command.upgrade(config, "head")
+        migrated = rows()
+        with Session(engine) as session:
+            rebuild_funnel(session)
+            session.commit()
+        rebuilt = rows()
+        assert migrated == rebuilt
+        user_steps = {(r[5], r[6:]) for r in rebuilt["analytics_funnel_windows"] if r[0] == "user" and r[1] == "base" and r[2] == "m"}
+        # November, per stored window 1, 3, 7, 14, 30, 60, 90 days: 5 signups; checkouts 2 within a
+        # day, 3 from 3 days on; payments 1 within a day, 2 within 3..14 days, 3 from 30 days on.
+        assert user_steps == {(1, (5, 5, 5, 5, 5, 5, 5)), (2, (2, 3, 3, 3, 3, 3, 3)), (3, (1, 2, 2, 2, 3, 3, 3))}
+    finally:
+        drop_everything(engine)
+        command.upgrade(config, "head")

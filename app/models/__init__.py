@@ -13,9 +13,11 @@ from app.models.analytics import (
 from app.models.esim import EsimProfile
 from app.models.funnel import (
     FunnelGapRollup,
+    FunnelGapWindowRollup,
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelWindowRollup,
     RetentionRollup,
     RollupMeta,
     UserPaidPeriod,
@@ -37,8 +39,10 @@ __all__ = [
     "EsimProfile",
     "EventType",
     "FunnelGapRollup",
+    "FunnelGapWindowRollup",
     "FunnelPending",
     "FunnelRollup",
+    "FunnelWindowRollup",
     "FunnelStep",
     "FxRate",
     "LoginCode",

@@ -14,10 +14,14 @@ window of 1..90 days is answered from a few thousand rows. All of it can be rebu
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Column, Date, Index, Integer, SmallInteger, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
+
+# The windows the dashboard offers: their counts are columns of the window rollups below.
+STORED_WINDOWS = (1, 3, 7, 14, 30, 60, 90)
+WINDOW_COLUMNS = tuple(f"within_{w}" for w in STORED_WINDOWS)
 
 
 class FunnelStep(Base):
@@ -103,6 +107,44 @@ class FunnelGapRollup(Base):
     delay_days: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     entrants: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def _window_table(name: str, *, with_bucket: bool) -> Table:
+    keys = [
+        Column("kind", String(5), primary_key=True),
+        Column("chain", String(8), primary_key=True),
+        Column("period", String(1), primary_key=True),
+        Column("utc_day", Date, primary_key=True),
+        Column("local_day", Date, primary_key=True),
+        Column("step", SmallInteger, primary_key=True, autoincrement=False),
+    ]
+    if with_bucket:
+        keys.append(Column("bucket", SmallInteger, primary_key=True, autoincrement=False))
+    local = ["kind", "chain", "period", "local_day", "step"] + (["bucket"] if with_bucket else [])
+    return Table(
+        name, Base.metadata, *keys,
+        *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
+        Index(f"ix_{name}_local", *local),
+        # Clustered by the key on SQLite too: a report reads a range of days' rows, not an index then the table.
+        sqlite_with_rowid=False,
+    )
+
+
+class FunnelWindowRollup(Base):
+    """FunnelRollup without the delay: per key, the entrants reached within each stored window
+    (`within_14` = rows with delay_days <= 14), so a report in one of those windows sums one
+    column over a few rows per day instead of a row per delay. Other windows add the narrow
+    table's rows with delays between the nearest stored window and theirs."""
+
+    __tablename__ = "analytics_funnel_windows"
+    __table__ = _window_table(__tablename__, with_bucket=False)
+
+
+class FunnelGapWindowRollup(Base):
+    """FunnelGapRollup in the same shape: per (…, step, gap bucket), entrants within each stored window."""
+
+    __tablename__ = "analytics_funnel_gap_windows"
+    __table__ = _window_table(__tablename__, with_bucket=True)
 
 
 class UserPaidPeriod(Base):

@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from app.models.funnel import FunnelGapRollup, FunnelRollup, FunnelStep
+from app.models.funnel import STORED_WINDOWS, FunnelGapRollup, FunnelGapWindowRollup, FunnelRollup, FunnelStep, FunnelWindowRollup
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
 from app.services import zones
@@ -24,6 +24,7 @@ from app.services.funnel_store import pending_rows, rollup_zone_name
 from app.services.span_engine import split
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
+WINDOW_ROLLUP = {FunnelRollup: FunnelWindowRollup, FunnelGapRollup: FunnelGapWindowRollup}
 TOP_VALUES = 10
 NONE_VALUE, OTHER_VALUE = "(none)", "Other"
 
@@ -278,19 +279,36 @@ class _Whole:
     span: tuple[dt.datetime, dt.datetime]
 
 
-def _summed(connection, model, query: FunnelQuery, day_column: str, whole: _Whole, group: tuple[str, ...], *extra) -> Counter:
-    """SUM(entrants) of the rollup rows of the days by `group`: one query per span, each a key range."""
-    day = getattr(model, day_column)
-    columns = [getattr(model, name) for name in group]
+def _window_parts(model, query: FunnelQuery) -> list[tuple]:
+    """(table, summed column, conditions) whose sums give the entrants within the query's window:
+    the window rollup's column of the largest stored window up to it, plus, for another window,
+    the narrow rollup's rows with delays above that stored window and within the query's."""
+    stored = max(w for w in STORED_WINDOWS if w <= query.window_days)
+    wide = WINDOW_ROLLUP[model].__table__
+    parts = [(wide, wide.c[f"within_{stored}"], [])]
+    if stored < query.window_days:
+        narrow = model.__table__
+        parts.append((narrow, narrow.c.entrants, [narrow.c.delay_days > stored, narrow.c.delay_days <= query.window_days]))
+    return parts
+
+
+def _summed(connection, model, query: FunnelQuery, day_column: str, whole: _Whole, group: tuple[str, ...]) -> Counter:
+    """The entrants within the window of the rollup rows of the days, by `group`: every period span
+    (whole months, the days around them) of each table in one UNION ALL, summed here."""
+    parts = []
+    for table, counted, window in _window_parts(model, query):
+        columns = [table.c[name] for name in group]
+        day = table.c[day_column]
+        for period, first, after in _period_spans(whole.first, whole.last):
+            parts.append(
+                select(*columns, func.sum(counted).label("n"))
+                .where(table.c.kind == query.by, table.c.chain == query.chain, table.c.period == period,
+                       day >= first, day < after, *window)
+                .group_by(*columns)
+            )
     sums = Counter()
-    for period, first, after in _period_spans(whole.first, whole.last):
-        for *key, entrants in connection.execute(
-            select(*columns, func.sum(model.entrants))
-            .where(model.kind == query.by, model.chain == query.chain, model.period == period, day >= first, day < after,
-                   model.delay_days <= query.window_days, *extra)
-            .group_by(*columns)
-        ):
-            sums[tuple(key)] += int(entrants)
+    for *key, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        sums[tuple(key)] += int(entrants or 0)
     return sums
 
 
@@ -324,15 +342,17 @@ def _from_rollup(
     # whole UTC days after the deadline's day from the day rows, that day from its entrants.
     after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     recent = Counter()
-    for step, entrants in connection.execute(
-        select(r.step, func.sum(r.entrants))
+    parts = [
+        select(table.c.step, func.sum(counted))
         .where(
-            r.kind == query.by, r.chain == query.chain, r.period == "d", r.delay_days <= w,
-            getattr(r, day_column) >= whole.first, getattr(r, day_column) <= whole.last, r.utc_day >= after_deadline_day.date(),
+            table.c.kind == query.by, table.c.chain == query.chain, table.c.period == "d", *window,
+            table.c[day_column] >= whole.first, table.c[day_column] <= whole.last, table.c.utc_day >= after_deadline_day.date(),
         )
-        .group_by(r.step)
-    ):
-        recent[step] += int(entrants)
+        .group_by(table.c.step)
+        for table, counted, window in _window_parts(r, query)
+    ]
+    for step, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        recent[step] += int(entrants or 0)
     if edges:
         recent.update(end_recent)
     low, high = max(deadline, whole_start), min(after_deadline_day, whole_end)

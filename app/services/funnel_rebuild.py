@@ -10,9 +10,11 @@ from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
     FunnelGapRollup,
+    FunnelGapWindowRollup,
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelWindowRollup,
     RetentionRollup,
     RollupMeta,
     UserPaidPeriod,
@@ -27,26 +29,33 @@ from app.services.funnel_store import (
     ROLLUP_KEY,
     STEP_COLUMNS,
     ZONE_META,
-    count_row,
+    RollupDeltas,
     paid_periods,
     retention_contributions,
 )
 
 # The queue first: it is emptied before the events are read, so a row queued meanwhile
 # stays for the catch-up (applying an entrant twice is harmless, missing one is not).
-TABLES = (FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, UserPaidPeriod, RetentionRollup, RollupMeta)
+TABLES = (
+    FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, UserPaidPeriod,
+    RetentionRollup, RollupMeta,
+)
 ID_BATCH = 20_000
 
 
-def rebuild_funnel(session: Session) -> dict[str, int]:
-    """Replace every funnel/retention row by a recomputation in ANALYTICS_TIMEZONE; returns rows per table."""
+def rebuild_funnel(session: Session, *, with_windows: bool = True) -> dict[str, int]:
+    """Replace every funnel/retention row by a recomputation in ANALYTICS_TIMEZONE; returns rows per table.
+
+    `with_windows=False` leaves the window rollups alone: a migration older than them rebuilds
+    the rest, and their own migration then fills them from the narrow rollups."""
     zone_name = get_settings().analytics_timezone
     zone = zones.zone(zone_name)
-    for model in TABLES:
+    tables = TABLES if with_windows else tuple(m for m in TABLES if m not in (FunnelWindowRollup, FunnelGapWindowRollup))
+    for model in tables:
         session.execute(delete(model))
     session.execute(insert(RollupMeta).values(name=ZONE_META, value=zone_name))
     regions = dict(session.execute(select(Plan.id, Plan.region)).all())
-    rollup, gaps, retention = Counter(), Counter(), Counter()
+    deltas, retention = RollupDeltas(), Counter()
     e = AnalyticsEvent
     columns = (e.event_type, e.occurred_at, e.order_id, e.plan_id, e.currency, e.user_id)
     from app.demo.bulk import BulkWriter  # app.demo imports this module: import late
@@ -61,7 +70,7 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
             [[tuple(as_stored(v) if isinstance(v, dt.datetime) else v for v in (getattr(r, c) for c in STEP_COLUMNS)) for r in rows]],
         )
         for r in rows:
-            count_row(r, zone, rollup, gaps)
+            deltas.count(r, zone)
 
     for low, high in _id_batches(session, e.user_id):
         events = defaultdict(list)
@@ -94,10 +103,12 @@ def rebuild_funnel(session: Session) -> dict[str, int]:
             rows += order_rows(order_id, owners.get(order_id), mine, regions)
         write(rows)
 
-    _insert_counts(session, FunnelRollup, ROLLUP_KEY, "entrants", rollup)
-    _insert_counts(session, FunnelGapRollup, GAP_KEY, "entrants", gaps)
+    _insert_counts(session, FunnelRollup, ROLLUP_KEY, "entrants", deltas.rollup)
+    _insert_counts(session, FunnelGapRollup, GAP_KEY, "entrants", deltas.gaps)
+    for model, _, rows in deltas.window_rows() if with_windows else []:
+        _insert_rows(session, model, rows)
     _insert_counts(session, RetentionRollup, RETENTION_KEY, "users", retention)
-    return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in TABLES}
+    return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in tables}
 
 
 def _datetime_writer(session: Session):
@@ -116,6 +127,9 @@ def _id_batches(session: Session, column):
 
 
 def _insert_counts(session: Session, model, key_names, counter_name, counts: Counter) -> None:
-    rows = [{**dict(zip(key_names, key, strict=True)), counter_name: n} for key, n in sorted(counts.items()) if n]
+    _insert_rows(session, model, [{**dict(zip(key_names, key, strict=True)), counter_name: n} for key, n in sorted(counts.items()) if n])
+
+
+def _insert_rows(session: Session, model, rows: list[dict]) -> None:
     for start in range(0, len(rows), 10_000):
         session.execute(insert(model), rows[start:start + 10_000])

@@ -21,10 +21,14 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
+    STORED_WINDOWS,
+    WINDOW_COLUMNS,
     FunnelGapRollup,
+    FunnelGapWindowRollup,
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelWindowRollup,
     RetentionRollup,
     RollupMeta,
     UserPaidPeriod,
@@ -37,6 +41,8 @@ from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, order_rows
 STEP_COLUMNS = list(StepRow.__dataclass_fields__)
 ROLLUP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days")
 GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket")
+WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day")
+GAP_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "bucket")
 RETENTION_KEY = ("interval", "cohort_start", "period_offset")
 INTERVALS = ("week", "month")
 ZONE_META = "local_zone"
@@ -171,12 +177,14 @@ def _apply(session: Session, old_rows: list[StepRow], new_rows: list[StepRow], z
         )
     if added:
         session.execute(insert(t), [r.as_dict() for r in added])
-    rollup, gaps = Counter(), Counter()
+    deltas = RollupDeltas()
     for sign, rows in ((-1, removed), (1, added)):
         for r in rows:
-            count_row(r, zone, rollup, gaps, sign)
-    _add(session, FunnelRollup, ROLLUP_KEY, rollup)
-    _add(session, FunnelGapRollup, GAP_KEY, gaps)
+            deltas.count(r, zone, sign)
+    _add(session, FunnelRollup, ROLLUP_KEY, deltas.rollup)
+    _add(session, FunnelGapRollup, GAP_KEY, deltas.gaps)
+    for model, key_names, rows in deltas.window_rows():
+        sqlcompat.add_counts_many(session, model.__table__, key_names, WINDOW_COLUMNS, rows)
 
 
 def _add(session: Session, model, key_names: tuple[str, ...], deltas: Counter) -> None:
@@ -191,14 +199,46 @@ def _days(row: StepRow, zone) -> list[tuple[str, dt.date, dt.date]]:
     return [("d", utc_day, local), ("m", utc_day.replace(day=1), local.replace(day=1))]
 
 
-def count_row(row: StepRow, zone, rollup: Counter, gaps: Counter, sign: int = 1) -> None:
-    """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
-    if row.delay_days > MAX_WINDOW_DAYS:
-        return
-    for p, u, lo in _days(row, zone):
-        rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
-        if row.step > 1:
-            gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
+class RollupDeltas:
+    """What step rows add to (or, with sign -1, take from) the four funnel rollups."""
+
+    def __init__(self) -> None:
+        self.rollup, self.gaps = Counter(), Counter()  # key with delay_days -> entrants
+        self.windows: dict[tuple, list[int]] = {}  # key -> entrants within each stored window
+        self.gap_windows: dict[tuple, list[int]] = {}
+
+    def count(self, row: StepRow, zone, sign: int = 1) -> None:
+        """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
+        if row.delay_days > MAX_WINDOW_DAYS:
+            return
+        within = [sign if row.delay_days <= w else 0 for w in STORED_WINDOWS]
+        for p, u, lo in _days(row, zone):
+            self.rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
+            _add_to(self.windows, (row.kind, row.chain, row.step, p, u, lo), within)
+            if row.step > 1:
+                self.gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
+                _add_to(self.gap_windows, (row.kind, row.chain, row.step, p, u, lo, row.bucket), within)
+
+    def window_rows(self) -> list[tuple]:
+        """(model, key names, rows with every window column) of the window rollups, changed keys only."""
+        return [
+            (model, key_names, [
+                {**dict(zip(key_names, key, strict=True)), **dict(zip(WINDOW_COLUMNS, counts, strict=True))}
+                for key, counts in sorted(table.items()) if any(counts)
+            ])
+            for model, key_names, table in (
+                (FunnelWindowRollup, WINDOW_KEY, self.windows), (FunnelGapWindowRollup, GAP_WINDOW_KEY, self.gap_windows)
+            )
+        ]
+
+
+def _add_to(table: dict[tuple, list[int]], key: tuple, within: list[int]) -> None:
+    counts = table.get(key)
+    if counts is None:
+        table[key] = list(within)
+    else:
+        for i, n in enumerate(within):
+            counts[i] += n
 
 
 def mark_verified(session: Session, user: User, now: dt.datetime) -> None:

@@ -33,7 +33,7 @@ def upgrade() -> None:
     from app.services.funnel_rebuild import rebuild_funnel  # imported here: the app is only needed to migrate
 
     session = Session(bind=op.get_bind())
-    rebuild_funnel(session)
+    rebuild_funnel(session, with_windows=False)  # the window rollups come in a later revision
     session.flush()
 
 
