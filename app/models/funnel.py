@@ -7,8 +7,10 @@ their events at query time, so every answer equals a recount.
 
 `analytics_funnel_steps` holds, per entrant (a user for by=user, an order for by=order)
 and chain, the time each step was first reached, independent of any window. The two
-rollups count those rows per (entry day, step, delay in days, gap bucket) so that any
-window of 1..90 days is answered from a few thousand rows. All of it can be rebuilt from
+narrow rollups count those rows per (entry day, step, delay in days, gap bucket) so that
+any window of 1..90 days is answered from a few thousand rows; the two window rollups
+hold the same counts without the delay, one column per window the dashboard offers, so
+those windows read a row per (day, step, bucket) instead of one per delay too. All of it can be rebuilt from
 `analytics_events` (plus `users.verified_at`) by `python -m app rebuild-rollups`.
 """
 
