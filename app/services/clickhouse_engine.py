@@ -35,6 +35,8 @@ class ClickHouseEngine:
         self.client: ClickHouse = warehouse.client
         self.plan_names = plan_names
         self._fresh: dt.datetime | None = None
+        # Per range, (plan id, currency) -> [revenue, payments] of its payments, read with its totals.
+        self._plan_payments: dict[DayRange, dict[tuple[int, str], list[int]]] = {}
 
     @property
     def table(self) -> str:
@@ -65,23 +67,39 @@ class ClickHouseEngine:
         return self._fresh
 
     def totals(self, days: DayRange) -> Totals:
-        rows = self.client.rows(
-            f"SELECT event_type, currency, sum(event_count), sum(revenue_minor_units) "
-            f"FROM {self._range_rollup(days)} GROUP BY event_type, currency"
-        )
-        counts = {e.value: 0 for e in FUNNEL}
-        revenue: dict[str, int] = {}
-        payments: dict[str, int] = {}
-        for event_type, currency, count, amount in rows:
-            if event_type in counts:
-                counts[event_type] += count
-            if event_type == PAID and currency:
-                revenue[currency] = revenue.get(currency, 0) + amount
-                payments[currency] = payments.get(currency, 0) + count
-        return Totals(counts, dict(sorted(revenue.items())), payments=payments)
+        return self.totals_many([days])[0]
 
     def totals_many(self, ranges: list[DayRange]) -> list[Totals]:
-        return [self.totals(days) for days in ranges]
+        """Every range's totals from one query, which also keeps their payments per plan for `top_plans`
+        (the overview asks for both: one round trip to ClickHouse instead of three)."""
+        parts = " UNION ALL ".join(
+            f"SELECT {i} AS range_index, event_type, currency, plan_id, event_count, revenue_minor_units "
+            f"FROM {self._range_rollup(days)}"
+            for i, days in enumerate(ranges)
+        )
+        rows = self.client.rows(
+            f"SELECT range_index, event_type, currency, plan_id, sum(event_count), sum(revenue_minor_units) "
+            f"FROM ({parts}) GROUP BY range_index, event_type, currency, plan_id"
+        )
+        result = []
+        for i, days in enumerate(ranges):
+            counts = {e.value: 0 for e in FUNNEL}
+            revenue: dict[str, int] = {}
+            payments: dict[str, int] = {}
+            plans: dict[tuple[int, str], list[int]] = {}
+            for _, event_type, currency, plan_id, count, amount in (row for row in rows if row[0] == i):
+                if event_type in counts:
+                    counts[event_type] += count
+                if event_type == PAID and currency:
+                    revenue[currency] = revenue.get(currency, 0) + amount
+                    payments[currency] = payments.get(currency, 0) + count
+                    if plan_id:
+                        plans.setdefault((plan_id, currency), [0, 0])
+                        plans[(plan_id, currency)][0] += amount
+                        plans[(plan_id, currency)][1] += count
+            self._plan_payments[days] = plans
+            result.append(Totals(counts, dict(sorted(revenue.items())), payments=payments))
+        return result
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         needed = sorted({*types, PAID})
@@ -101,26 +119,37 @@ class ClickHouseEngine:
         return [DayRow(r.day, r.counts, dict(sorted(r.revenue.items()))) for r in by_day.values()]
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
+        """Exact distinct users per type: the union of the user-set rollups; signups are counted,
+        since each user has one (its dedupe key), so the largest set is never merged."""
         function = self.warehouse.user_set_function
         month_condition, day_condition = rollups.in_periods(*rollups.covering(days.start, days.end))
-        of_types = f"event_type IN {literal(list(types))}"
-        rows = self.client.rows(
-            f"SELECT event_type, {function}Merge(users) FROM ("
-            f"SELECT event_type, users FROM {self.warehouse.rollup(rollups.MONTHLY_USERS)} WHERE ({month_condition}) AND {of_types} "
-            f"UNION ALL SELECT event_type, users FROM {self.warehouse.rollup(rollups.DAILY_USERS)} "
-            f"WHERE ({day_condition}) AND {of_types}) GROUP BY event_type"
-        )
-        found = dict(rows)
+        merged = [t for t in types if t != SIGNUP]
+        parts = []
+        if merged:
+            of_types = f"event_type IN {literal(merged)}"
+            parts.append(
+                f"SELECT event_type, toUInt64({function}Merge(users)) AS users FROM ("
+                f"SELECT event_type, users FROM {self.warehouse.rollup(rollups.MONTHLY_USERS)} WHERE ({month_condition}) AND {of_types} "
+                f"UNION ALL SELECT event_type, users FROM {self.warehouse.rollup(rollups.DAILY_USERS)} "
+                f"WHERE ({day_condition}) AND {of_types}) GROUP BY event_type"
+            )
+        if SIGNUP in types:
+            parts.append(
+                f"SELECT event_type, toUInt64(sum(event_count)) AS users "
+                f"FROM {self._range_rollup(days, f'event_type = {literal(SIGNUP)}')} GROUP BY event_type"
+            )
+        found = dict(self.client.rows(" UNION ALL ".join(parts))) if parts else {}
         return {t: found.get(t, 0) for t in types}
 
     def top_plans(self, days: DayRange, limit: int) -> list[PlanRevenue]:
-        rows = self.client.rows(
-            f"SELECT plan_id, currency, sum(revenue_minor_units) AS revenue, sum(event_count) AS payments "
-            f"FROM {self._range_rollup(days, f'event_type = {literal(PAID)} AND plan_id != 0')} "
-            f"GROUP BY plan_id, currency ORDER BY revenue DESC, payments DESC, plan_id, currency LIMIT {int(limit)}"
-        )
-        names = self.plan_names({row[0] for row in rows}) if rows else {}
-        return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for plan_id, currency, revenue, payments in rows]
+        plans = self._plan_payments.get(days)
+        if plans is None:
+            self.totals_many([days])
+            plans = self._plan_payments[days]
+        # The SQL engine's order: revenue, then payments, descending; then plan id and currency.
+        ranked = sorted(plans.items(), key=lambda item: (-item[1][0], -item[1][1], item[0][0], item[0][1]))[:limit]
+        names = self.plan_names({plan_id for (plan_id, _), _ in ranked}) if ranked else {}
+        return [PlanRevenue(plan_id, names.get(plan_id), currency, revenue, payments) for (plan_id, currency), (revenue, payments) in ranked]
 
     def forecast_series_by_day(self, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, tuple[int, int, int]]:
         """(revenue in `currency`, signups, payments in `currency`) per day with any."""
