@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, literal_column, or_, select, union_all
+from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.funnel import STORED_WINDOWS, FunnelGapRollup, FunnelGapWindowRollup, FunnelRollup, FunnelStep, FunnelWindowRollup
@@ -392,11 +392,9 @@ def _from_rollup(
     skip = [or_(s.user_id.is_(None), s.user_id.not_in(excluded))] if excluded else []
     if queued.ids:
         skip.append(s.entrant_id.not_in(sorted(queued.ids)))
-    percentiles = [(None, None)]
-    for k in range(2, n + 1):
-        percentiles.append(
-            tuple(_ranked_gap(session, query, k, histogram[k], counts[k - 1], p, [*in_range, *skip], added) for p in (50, 90))
-        )
+    asked = [(k, histogram[k], counts[k - 1], p) for k in range(2, n + 1) for p in (50, 90)]
+    gaps = _ranked_gaps(session, query, asked, [*in_range, *skip], added)
+    percentiles = [(None, None)] + [(gaps[2 * i], gaps[2 * i + 1]) for i in range(n - 1)]
     return _step_results(names, counts, open_short, percentiles)
 
 
@@ -430,27 +428,42 @@ def _internal_rows(session: Session, query: FunnelQuery, excluded: list[int], sp
     ]
 
 
-def _ranked_gap(session, query, step, buckets: Counter, n: int, percent: int, conditions, added) -> int | None:
-    """The exact nearest-rank gap: the histogram finds the bucket, its rows give the value."""
-    if n == 0:
-        return None
-    rank = percentile_rank(n, percent)
-    for bucket in sorted(b for b in buckets if buckets[b] > 0):
-        if rank <= buckets[bucket]:
-            break
-        rank -= buckets[bucket]
-    new_gaps = sorted(added.get((step, bucket), []))
+def _ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], conditions, added) -> list[int | None]:
+    """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent): the histogram
+    finds the bucket, and its rows in the range give the value; every read in one round trip."""
     s = FunnelStep
-    # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
-    # to `rank`: the database sorts the bucket and hands back the few around it.
-    skipped = max(0, rank - 1 - len(new_gaps))
-    stored = list(session.connection().scalars(
-        select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days)
-        .order_by(s.gap_us).limit(rank - skipped).offset(skipped)
-    ))
+    plans, parts = [], []
+    for step, buckets, n, percent in asked:
+        if n == 0:
+            plans.append(None)
+            continue
+        rank = percentile_rank(n, percent)
+        for bucket in sorted(b for b in buckets if buckets[b] > 0):
+            if rank <= buckets[bucket]:
+                break
+            rank -= buckets[bucket]
+        new_gaps = sorted(added.get((step, bucket), []))
+        # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
+        # to `rank`: the database sorts the bucket and hands back the few around it.
+        skipped = max(0, rank - 1 - len(new_gaps))
+        plans.append((rank, skipped, new_gaps, len(parts)))
+        ranked = (
+            select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days)
+            .order_by(s.gap_us).limit(rank - skipped).offset(skipped).subquery()
+        )
+        parts.append(select(literal(len(parts), Integer).label("part"), ranked.c.gap_us))
+    stored: dict[int, list[int]] = defaultdict(list)
+    if parts:
+        for part, gap in session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+            stored[part].append(gap)
+    return [None if plan is None else _rank_value(*plan[:3], sorted(stored[plan[3]])) for plan in plans]
+
+
+def _rank_value(rank: int, skipped: int, new_gaps: list[int], stored: list[int]) -> int | None:
+    """The value at `rank` among the stored gaps from rank `skipped` + 1 on and the queued entrants' new gaps."""
     # Every value below stored[0] has a rank under `rank`, so the answer is one of these.
     for value in sorted(stored + new_gaps):
-        if skipped and value < stored[0]:
+        if skipped and stored and value < stored[0]:
             continue
         if skipped + sum(v <= value for v in stored) + sum(v <= value for v in new_gaps) >= rank:
             return value
