@@ -2,6 +2,8 @@
 
 from pydantic import BaseModel, Field
 
+from app.schemas.analytics import EngineInfo
+
 
 class FunnelStepResult(BaseModel):
     name: str
@@ -20,7 +22,7 @@ class FunnelSeries(BaseModel):
     steps: list[FunnelStepResult]
 
 
-class FunnelResponse(BaseModel):
+class FunnelResponse(EngineInfo):
     start_date: str
     end_date: str
     clamped: bool
@@ -32,7 +34,10 @@ class FunnelResponse(BaseModel):
     steps: list[str]
     funnel: list[FunnelStepResult]
     breakdowns: list[FunnelSeries] | None = None
-    source: str = Field(description="'rollup' (derived counts) or 'entrants' (per-entrant rows); equal results")
+    source: str = Field(
+        description="'rollup' (derived counts) or 'entrants' (per-entrant rows) on the SQL engine, 'clickhouse' "
+        "(per-entrant chains over the warehouse's events); equal results"
+    )
     now: str
 
 
