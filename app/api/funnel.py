@@ -14,6 +14,7 @@ from app.errors import InvalidInput
 from app.schemas.funnel import FunnelResponse, RetentionResponse
 from app.services import zones
 from app.services.clickhouse_funnel import ClickHouseFunnelEngine
+from app.services.clickhouse_retention import clickhouse_retention
 from app.services.dates import resolve_range
 from app.services.funnel_query import BREAKDOWNS, ENGINE, FunnelQuery
 from app.services.internal_users import internal_user_ids
@@ -78,10 +79,12 @@ def retention(
     tz: TzParam = None,
     exclude_internal: ExcludeParam = False,
 ) -> RetentionResponse:
-    """Cohorts by first payment: size, and how many paid again in each later period up to the range's end."""
+    """Cohorts by first payment: size, and how many paid again in each later period up to the range's end; from ClickHouse when ANALYTICS_ENGINE=clickhouse."""
     zone_name, days, _ = _range(settings, start_date, end_date, tz)
     internal = frozenset(internal_user_ids(session, settings)) if exclude_internal else frozenset()
-    return retention_report(
-        session, interval=interval, start=days.start, end=days.end, tz=zone_name, internal_user_ids=internal,
-        exclude_internal=exclude_internal, clamped=days.clamped,
-    )
+    scope = dict(interval=interval, start=days.start, end=days.end, tz=zone_name, internal_user_ids=internal,
+                 exclude_internal=exclude_internal, clamped=days.clamped)
+    source = report_source(session, settings)
+    if isinstance(source, Session):
+        return retention_report(session, **scope)
+    return clickhouse_retention(source, **scope)

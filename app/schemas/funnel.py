@@ -48,7 +48,7 @@ class RetentionCohort(BaseModel):
     rates: list[float | None]
 
 
-class RetentionResponse(BaseModel):
+class RetentionResponse(EngineInfo):
     interval: str
     start_date: str
     end_date: str
@@ -56,4 +56,4 @@ class RetentionResponse(BaseModel):
     tz: str
     exclude_internal: bool
     cohorts: list[RetentionCohort]
-    source: str
+    source: str = Field(description="'rollup' or 'events' on the SQL engine, 'clickhouse' from the warehouse's events; equal results")
