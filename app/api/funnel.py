@@ -3,14 +3,18 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from app.api.admin import DateParam, parse_day
 from app.api.deps import DB, AdminUser, AppSettings
+from app.api.report_source import report_source
 from app.api.responses import error_responses
 from app.db import utc_now
 from app.errors import InvalidInput
 from app.schemas.funnel import FunnelResponse, RetentionResponse
 from app.services import zones
+from app.services.clickhouse_funnel import ClickHouseFunnelEngine
+from app.services.clickhouse_retention import clickhouse_retention
 from app.services.dates import resolve_range
 from app.services.funnel_query import BREAKDOWNS, ENGINE, FunnelQuery
 from app.services.internal_users import internal_user_ids
@@ -47,7 +51,7 @@ def funnel(
     exclude_internal: ExcludeParam = False,
     steps: Annotated[Literal["verified"] | None, Query(description="verified: add the login-code step after signup")] = None,
 ) -> FunnelResponse:
-    """Ordered funnel of people (or orders): per step count, conversion, dropped, in progress, time to convert."""
+    """Ordered funnel of people (or orders): per step count, conversion, dropped, in progress, time to convert; from ClickHouse when ANALYTICS_ENGINE=clickhouse (steps=verified: always the shop's database)."""
     zone_name, days, now = _range(settings, start_date, end_date, tz)
     query = FunnelQuery(
         start=days.start, end=days.end, clamped=days.clamped, by=by, window_days=window_days, tz=zone_name,
@@ -55,7 +59,13 @@ def funnel(
         internal_user_ids=frozenset(internal_user_ids(session, settings)) if exclude_internal else frozenset(),
         now=now,
     )
-    return ENGINE.funnel(session, query)
+    if query.chain == "verified":
+        # users.verified_at is only in the shop's database (app.services.clickhouse_funnel): engine 'sql' says so.
+        return ENGINE.funnel(session, query)
+    source = report_source(session, settings)  # 503 or the SQL fallback when ClickHouse cannot answer, as the other reports
+    if isinstance(source, Session):
+        return ENGINE.funnel(session, query)
+    return ClickHouseFunnelEngine(source).funnel(session, query)
 
 
 @router.get("/retention", response_model=RetentionResponse)
@@ -69,10 +79,12 @@ def retention(
     tz: TzParam = None,
     exclude_internal: ExcludeParam = False,
 ) -> RetentionResponse:
-    """Cohorts by first payment: size, and how many paid again in each later period up to the range's end."""
+    """Cohorts by first payment: size, and how many paid again in each later period up to the range's end; from ClickHouse when ANALYTICS_ENGINE=clickhouse."""
     zone_name, days, _ = _range(settings, start_date, end_date, tz)
     internal = frozenset(internal_user_ids(session, settings)) if exclude_internal else frozenset()
-    return retention_report(
-        session, interval=interval, start=days.start, end=days.end, tz=zone_name, internal_user_ids=internal,
-        exclude_internal=exclude_internal, clamped=days.clamped,
-    )
+    scope = dict(interval=interval, start=days.start, end=days.end, tz=zone_name, internal_user_ids=internal,
+                 exclude_internal=exclude_internal, clamped=days.clamped)
+    source = report_source(session, settings)
+    if isinstance(source, Session):
+        return retention_report(session, **scope)
+    return clickhouse_retention(source, **scope)

@@ -2,6 +2,8 @@
 
 from pydantic import BaseModel, Field
 
+from app.schemas.analytics import EngineInfo
+
 
 class FunnelStepResult(BaseModel):
     name: str
@@ -20,7 +22,7 @@ class FunnelSeries(BaseModel):
     steps: list[FunnelStepResult]
 
 
-class FunnelResponse(BaseModel):
+class FunnelResponse(EngineInfo):
     start_date: str
     end_date: str
     clamped: bool
@@ -32,7 +34,10 @@ class FunnelResponse(BaseModel):
     steps: list[str]
     funnel: list[FunnelStepResult]
     breakdowns: list[FunnelSeries] | None = None
-    source: str = Field(description="'rollup' (derived counts) or 'entrants' (per-entrant rows); equal results")
+    source: str = Field(
+        description="'rollup' (derived counts) or 'entrants' (per-entrant rows) on the SQL engine, 'clickhouse' "
+        "(per-entrant chains over the warehouse's events); equal results"
+    )
     now: str
 
 
@@ -43,7 +48,7 @@ class RetentionCohort(BaseModel):
     rates: list[float | None]
 
 
-class RetentionResponse(BaseModel):
+class RetentionResponse(EngineInfo):
     interval: str
     start_date: str
     end_date: str
@@ -51,4 +56,4 @@ class RetentionResponse(BaseModel):
     tz: str
     exclude_internal: bool
     cohorts: list[RetentionCohort]
-    source: str
+    source: str = Field(description="'rollup' or 'events' on the SQL engine, 'clickhouse' from the warehouse's events; equal results")

@@ -110,11 +110,11 @@ class SqlFunnelEngine:
         if plan is not None:
             day_column, whole, edges = plan
             steps = _from_rollup(session, query, names, day_column, queued, span, whole, edges)
-            return _response(query, names, steps, None, "rollup")
+            return funnel_response(query, names, steps, None, "rollup")
         entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
-        return _response(query, names, steps, series, "entrants")
+        return funnel_response(query, names, steps, series, "entrants")
 
     def step_counts(self, session: Session, query: FunnelQuery) -> list[int]:
         """How many entrants reached each step: the funnel's counts without its timing and window
@@ -137,15 +137,17 @@ class SqlFunnelEngine:
         return [reached[k] for k in range(1, len(step_names(query.by, query.chain)) + 1)]
 
 
-def _response(query, names, steps, series, source) -> FunnelResponse:
+def funnel_response(query, names, steps, series, source, **engine_info) -> FunnelResponse:
+    """The response of either engine; `engine_info`: engine and fresh_as_of when not the SQL engine."""
     return FunnelResponse(
+        **engine_info,
         start_date=query.start.isoformat(), end_date=query.end.isoformat(), clamped=query.clamped, by=query.by,
         window_days=query.window_days, tz=query.tz, breakdown=query.breakdown, exclude_internal=query.exclude_internal,
         steps=list(names), funnel=steps, breakdowns=series, source=source, now=query.now.isoformat(),
     )
 
 
-def _step_results(names, counts, open_short, percentiles) -> list[FunnelStepResult]:
+def step_results(names, counts, open_short, percentiles) -> list[FunnelStepResult]:
     """counts[i]: reached step i+1; open_short[i]: reached step i, not i+1, window open."""
     results = []
     for i, name in enumerate(names):
@@ -236,7 +238,7 @@ def _summarise(query: FunnelQuery, names, entrants: list[_Entrant]) -> list[Funn
     for k in range(2, n + 1):
         gaps = sorted(e.gaps[k] for e in entrants if e.reached >= k)
         percentiles.append((nearest_rank(gaps, 50), nearest_rank(gaps, 90)))
-    return _step_results(names, counts, open_short, percentiles)
+    return step_results(names, counts, open_short, percentiles)
 
 
 def _breakdown(session, query, names, entrants: dict[int, _Entrant]) -> list[FunnelSeries]:
@@ -395,7 +397,7 @@ def _from_rollup(
     asked = [(k, histogram[k], counts[k - 1], p) for k in range(2, n + 1) for p in (50, 90)]
     gaps = _ranked_gaps(session, query, asked, [*in_range, *skip], added)
     percentiles = [(None, None)] + [(gaps[2 * i], gaps[2 * i + 1]) for i in range(n - 1)]
-    return _step_results(names, counts, open_short, percentiles)
+    return step_results(names, counts, open_short, percentiles)
 
 
 def _edge_rows(session: Session, query: FunnelQuery, edges, excluded: list[int]) -> list[tuple[int, int, dt.datetime]]:

@@ -20,17 +20,27 @@ def retention(
     exclude_internal: bool = False, clamped: bool = False,
 ) -> RetentionResponse:
     """Cohorts = the periods (ISO weeks / months of `tz`) holding a day of the range; offsets up to the range's end."""
-    first = zones.period_start(start, interval)
-    last = zones.period_start(end, interval)
+    first, last = zones.period_start(start, interval), zones.period_start(end, interval)
+    if tz == rollup_zone_name(session):
+        counts, source = _from_rollup(session, interval, first, last, internal_user_ids), "rollup"
+    else:
+        counts, source = _from_events(session, interval, first, last, tz, internal_user_ids), "events"
+    return retention_response(
+        counts, interval=interval, start=start, end=end, tz=tz, exclude_internal=exclude_internal, clamped=clamped, source=source
+    )
+
+
+def retention_response(
+    counts: Counter, *, interval: str, start: dt.date, end: dt.date, tz: str, exclude_internal: bool, clamped: bool,
+    source: str, **engine_info,
+) -> RetentionResponse:
+    """The response of either engine from the users per (cohort start, period offset); offset 0 is the cohort's size."""
+    first, last = zones.period_start(start, interval), zones.period_start(end, interval)
     cohorts = []
     c = first
     while c <= last:
         cohorts.append(c)
         c = zones.add_periods(c, 1, interval)
-    if tz == rollup_zone_name(session):
-        counts, source = _from_rollup(session, interval, first, last, internal_user_ids), "rollup"
-    else:
-        counts, source = _from_events(session, interval, first, last, tz, internal_user_ids), "events"
     out = []
     for cohort in cohorts:
         horizon = zones.period_offset(cohort, last, interval)
@@ -43,6 +53,7 @@ def retention(
             )
         )
     return RetentionResponse(
+        **engine_info,
         interval=interval, start_date=start.isoformat(), end_date=end.isoformat(), clamped=clamped, tz=tz,
         exclude_internal=exclude_internal, cohorts=out, source=source,
     )

@@ -4,7 +4,8 @@ Tables in ClickHouse (database of `CLICKHOUSE_URL`):
 - `analytics_events`: the events, `ReplacingMergeTree(version)` ordered by
   `(event_type, occurred_at, id)` and partitioned by month. An event never changes, so
   a row shipped twice has the same sorting key and merges away; everything that counts
-  rows reads with `FINAL`, so a duplicate not merged yet is never counted.
+  rows reads with `FINAL`, so a duplicate not merged yet is never counted. `occurred_at`
+  is whole seconds, `occurred_at_us` the microseconds (the funnel's gaps need them).
 - the rollups the reports read (`app.services.warehouse_rollups`): counts and revenue
   per day and per month, recomputed for the days of every shipped batch, and the exact
   user sets per day and per month. With `CLICKHOUSE_CLUSTER` the rows live in `analytics_events_local` on every shard and `analytics_events` is a
@@ -42,6 +43,8 @@ LOCAL_EVENTS = "analytics_events_local"
 CURSOR = "warehouse_sync"
 SHARDING_KEY = "cityHash64(user_id)"
 # 0 and '' stand for NULL: Nullable columns cost a mask per value, and no id is 0.
+# occurred_at_us: the microseconds DateTime drops (18.16 has no DateTime64); the funnel's
+# gaps, ties and window edges need them to equal the shop's own answer.
 EVENT_TABLE_COLUMNS = """
     id UInt64,
     event_type String,
@@ -52,9 +55,13 @@ EVENT_TABLE_COLUMNS = """
     currency String,
     metadata String,
     occurred_at DateTime('UTC'),
+    occurred_at_us UInt32,
     created_at DateTime('UTC'),
     version UInt64
 """
+# Added after the first release: tables made before get them by ALTER (18.16 has no ADD COLUMN IF NOT EXISTS).
+# Rows shipped before have 0 there; `warehouse sync --from-scratch` ships them again with theirs.
+ADDED_EVENT_COLUMNS = {"occurred_at_us": "UInt32 AFTER occurred_at"}
 MERGE_TREE = "ReplacingMergeTree(version) PARTITION BY toYYYYMM(occurred_at) ORDER BY (event_type, occurred_at, id)"
 FIRST_BITMAP_RELEASE = (20, 1)  # groupBitmap came in 19.x; every release from 20.1 has it
 NAIVE_EPOCH, ONE_SECOND = dt.datetime(1970, 1, 1), dt.timedelta(seconds=1)
@@ -122,6 +129,7 @@ class Warehouse:
                 f"CREATE TABLE IF NOT EXISTS {self.db}.{EVENTS} AS {self.db}.{LOCAL_EVENTS} "
                 f"ENGINE = Distributed({self.cluster}, {self.db}, {LOCAL_EVENTS}, {SHARDING_KEY})"
             )
+            self._add_new_columns(node, EVENTS)
             for name in rollups.ALL:
                 node.command(rollups.create_statement(self.db, name, rollups.local(name), self.user_set_function))
                 node.command(
@@ -134,6 +142,15 @@ class Warehouse:
 
     def _create_events(self, client: ClickHouse, name: str) -> None:
         client.command(f"CREATE TABLE IF NOT EXISTS {self.db}.{name} ({EVENT_TABLE_COLUMNS}) ENGINE = {MERGE_TREE}")
+        self._add_new_columns(client, name)
+
+    def _add_new_columns(self, client: ClickHouse, name: str) -> None:
+        present = {row[0] for row in client.rows(
+            f"SELECT name FROM system.columns WHERE database = {literal(self.db)} AND table = {literal(name)}"
+        )}
+        for column, definition in ADDED_EVENT_COLUMNS.items():
+            if column not in present:
+                client.command(f"ALTER TABLE {self.db}.{name} ADD COLUMN {column} {definition}")
 
     def rollup(self, name: str) -> str:
         """The qualified name of a rollup of `app.services.warehouse_rollups` (what the reports read)."""
@@ -324,6 +341,7 @@ def event_columns(rows: list[tuple], version: int) -> dict[str, np.ndarray]:
         "currency": np.array([c or "" for c in currencies], dtype=object),
         "metadata": np.array([m or "{}" for m in metadata], dtype=object),
         "occurred_at": _seconds(occurred),
+        "occurred_at_us": np.array([m.microsecond for m in occurred], dtype=np.uint32),
         "created_at": _seconds(created),
         "version": np.full(len(ids), version, dtype=np.uint64),
     }
