@@ -84,6 +84,7 @@ def warehouse_chunk(columns: dict[str, Any], start: int, stop: int) -> dict[str,
     return {
         **chunk,
         "order_id": np.zeros(count, dtype=np.uint64),
+        "occurred_at_us": np.zeros(count, dtype=np.uint32),  # the generated times are whole seconds
         "metadata": pa.DictionaryArray.from_arrays(np.zeros(count, dtype=np.int8), pa.array(["{}"])),
         "created_at": chunk["occurred_at"],
         "version": np.ones(count, dtype=np.uint64),
