@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.analytics import BreakdownSeries, Bucket, Overview, OverviewBreakdown, Projection, Timeseries, TopPlan
+from app.schemas.analytics import BreakdownSeries, Overview, OverviewBreakdown, Projection, Timeseries, TopPlan
 
 
 def _unasked(value) -> bool:

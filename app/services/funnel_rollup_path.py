@@ -1,0 +1,235 @@
+"""The funnel's rollup path: sums of the window and narrow rollups, the range's ends and the
+internal users' rows from their entrants, and exact percentiles from the gap histogram.
+
+`funnel_query.SqlFunnelEngine` takes it when the rollups answer the range (see
+`docs/funnel.md`, "Which path answers"); its results equal the per-entrant path's.
+"""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from app.models.funnel import STORED_WINDOWS, FunnelGapRollup, FunnelGapWindowRollup, FunnelRollup, FunnelStep, FunnelWindowRollup
+from app.services import zones
+from app.services.funnel_spec import percentile_rank
+
+if TYPE_CHECKING:
+    from app.services.funnel_query import FunnelQuery, Queued
+
+WINDOW_ROLLUP = {FunnelRollup: FunnelWindowRollup, FunnelGapRollup: FunnelGapWindowRollup}
+
+
+def period_spans(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """Whole months from the 'm' rows, the days around them from the 'd' rows: (period, first day, day after)."""
+    first_full = start if start.day == 1 else zones.next_month(start)
+    after_full = zones.next_month(end) if (end + dt.timedelta(days=1)).day == 1 else end.replace(day=1)
+    after_end = end + dt.timedelta(days=1)
+    if first_full >= after_full:
+        return [("d", start, after_end)]
+    spans = [("m", first_full, after_full), ("d", start, first_full), ("d", after_full, after_end)]
+    return [span for span in spans if span[1] < span[2]]
+
+
+@dataclass(frozen=True)
+class Whole:
+    """The days the rollup rows answer for (of the day column), and the instants they cover."""
+
+    first: dt.date
+    last: dt.date
+    span: tuple[dt.datetime, dt.datetime]
+
+
+def window_parts(model, query: "FunnelQuery") -> list[tuple]:
+    """(table, summed column, conditions) whose sums give the entrants within the query's window:
+    the window rollup's column of the largest stored window up to it, plus, for another window,
+    the narrow rollup's rows with delays above that stored window and within the query's."""
+    stored = max(w for w in STORED_WINDOWS if w <= query.window_days)
+    wide = WINDOW_ROLLUP[model].__table__
+    parts = [(wide, wide.c[f"within_{stored}"], [])]
+    if stored < query.window_days:
+        narrow = model.__table__
+        parts.append((narrow, narrow.c.entrants, [narrow.c.delay_days > stored, narrow.c.delay_days <= query.window_days]))
+    return parts
+
+
+def summed(connection, model, query: "FunnelQuery", day_column: str, whole: Whole, group: tuple[str, ...]) -> Counter:
+    """The entrants within the window of the rollup rows of the days, by `group`: every period span
+    (whole months, the days around them) of each table in one UNION ALL, summed here."""
+    parts = []
+    for table, counted, window in window_parts(model, query):
+        columns = [table.c[name] for name in group]
+        day = table.c[day_column]
+        for period, first, after in period_spans(whole.first, whole.last):
+            parts.append(
+                select(*columns, func.sum(counted).label("n"))
+                .where(table.c.kind == query.by, table.c.chain == query.chain, table.c.period == period,
+                       day >= first, day < after, *window)
+                .group_by(*columns)
+            )
+    sums = Counter()
+    for *key, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        sums[tuple(key)] += int(entrants or 0)
+    return sums
+
+
+def from_rollup(
+    session: Session, query: "FunnelQuery", names, day_column: str, queued: "Queued", span, whole: Whole, edges: list
+) -> tuple[list[int], list[int], list[tuple]]:
+    """(counts, open windows short of each step, percentiles) from the rollup rows of `whole`'s days
+    plus the stored entrants entering in `edges`: what `step_results` makes the steps of."""
+    r, g = FunnelRollup, FunnelGapRollup
+    w = query.window_days
+    connection = session.connection()
+    reached = Counter({step: n for (step,), n in summed(connection, r, query, day_column, whole, ("step",)).items()})
+    histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
+    for (step, bucket), entrants in summed(connection, g, query, day_column, whole, ("step", "bucket")).items():
+        histogram[step][bucket] += entrants
+    start_at, end_before = span
+    s = FunnelStep
+    in_range = (s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before)
+    excluded = sorted(query.internal_user_ids)
+    deadline = query.now - dt.timedelta(days=w)
+    if edges:
+        # The range's ends: their stored rows, as the rollup holds them (queued entrants are mended below).
+        end_recent = Counter()
+        for step, bucket, entry_at in edge_rows(session, query, edges, excluded):
+            reached[step] += 1
+            if step > 1:
+                histogram[step][bucket] += 1
+            if entry_at >= deadline:
+                end_recent[step] += 1
+    whole_start, whole_end = whole.span
+    # Entrants whose window is still open (entered after the deadline), per step reached:
+    # whole UTC days after the deadline's day from the day rows, that day from its entrants.
+    after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    recent = Counter()
+    parts = [
+        select(table.c.step, func.sum(counted))
+        .where(
+            table.c.kind == query.by, table.c.chain == query.chain, table.c.period == "d", *window,
+            table.c[day_column] >= whole.first, table.c[day_column] <= whole.last, table.c.utc_day >= after_deadline_day.date(),
+        )
+        .group_by(table.c.step)
+        for table, counted, window in window_parts(r, query)
+    ]
+    for step, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        recent[step] += int(entrants or 0)
+    if edges:
+        recent.update(end_recent)
+    low, high = max(deadline, whole_start), min(after_deadline_day, whole_end)
+    if low < high:
+        conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= low, s.entry_at < high, s.delay_days <= w]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        # Grouped by step + 0, not step: SQLite would otherwise walk the whole chain in step
+        # order to group; the expression leaves it the range index and a small sort.
+        by_step = s.step + literal_column("0")  # a literal, not a parameter: PostgreSQL matches the two by text
+        for step, entrants in connection.execute(select(by_step, func.count()).where(*conditions).group_by(by_step)):
+            recent[step] += entrants
+    if excluded:
+        # Internal users are few: take their own rows back out of the rollup's sums.
+        for step, bucket, entry_at in internal_rows(session, query, excluded, whole.span):
+            reached[step] -= 1
+            if step > 1:
+                histogram[step][bucket] -= 1
+            if entry_at >= after_deadline_day:
+                recent[step] -= 1
+    # The queued entrants: their stored rows out, their recomputed rows in.
+    added: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for sign, rows in ((-1, queued.old), (1, queued.new)):
+        for row in rows:
+            if row.delay_days > w:
+                continue
+            reached[row.step] += sign
+            if row.step > 1:
+                histogram[row.step][row.bucket] += sign
+                if sign > 0:
+                    added[(row.step, row.bucket)].append(row.gap_us)
+            if row.entry_at >= deadline:
+                recent[row.step] += sign
+    n = len(names)
+    counts = [reached[k] for k in range(1, n + 1)]
+    open_short = [0] + [recent[k - 1] - recent[k] for k in range(2, n + 1)]
+    skip = [or_(s.user_id.is_(None), s.user_id.not_in(excluded))] if excluded else []
+    if queued.ids:
+        skip.append(s.entrant_id.not_in(sorted(queued.ids)))
+    asked = [(k, histogram[k], counts[k - 1], p) for k in range(2, n + 1) for p in (50, 90)]
+    gaps = ranked_gaps(session, query, asked, [*in_range, *skip], added)
+    percentiles = [(None, None)] + [(gaps[2 * i], gaps[2 * i + 1]) for i in range(n - 1)]
+    return counts, open_short, percentiles
+
+
+def edge_rows(session: Session, query: "FunnelQuery", edges, excluded: list[int]) -> list[tuple[int, int, dt.datetime]]:
+    """(step, bucket, entry_at) of the stored rows entering in `edges` (the range's ends) within the window,
+    internal users left out: one index range per end, in one UNION ALL."""
+    s = FunnelStep
+    parts = []
+    for lo, hi in edges:
+        conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= lo, s.entry_at < hi, s.delay_days <= query.window_days]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        parts.append(select(s.step, s.bucket, s.entry_at).where(*conditions))
+    if not parts:
+        return []
+    return list(session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)))
+
+
+def internal_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple[int, int, dt.datetime]]:
+    """(step, bucket, entry_at) of the internal users' rows entering in `span` within the window.
+
+    Read by user id alone (a few users' rows), then cut here: with the kind and the time range
+    in the statement too, SQLite's planner walks the range's rows instead of the user index."""
+    s = FunnelStep
+    rows = session.connection().execute(
+        select(s.step, s.bucket, s.entry_at, s.kind, s.chain, s.delay_days).where(s.user_id.in_(excluded))
+    )
+    return [
+        (step, bucket, entry_at) for step, bucket, entry_at, kind, chain, delay in rows
+        if kind == query.by and chain == query.chain and delay <= query.window_days and span[0] <= entry_at < span[1]
+    ]
+
+
+def ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], conditions, added) -> list[int | None]:
+    """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent): the histogram
+    finds the bucket, and its rows in the range give the value; every read in one round trip."""
+    s = FunnelStep
+    plans, parts = [], []
+    for step, buckets, n, percent in asked:
+        if n == 0:
+            plans.append(None)
+            continue
+        rank = percentile_rank(n, percent)
+        for bucket in sorted(b for b in buckets if buckets[b] > 0):
+            if rank <= buckets[bucket]:
+                break
+            rank -= buckets[bucket]
+        new_gaps = sorted(added.get((step, bucket), []))
+        # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
+        # to `rank`: the database sorts the bucket and hands back the few around it.
+        skipped = max(0, rank - 1 - len(new_gaps))
+        plans.append((rank, skipped, new_gaps, len(parts)))
+        ranked = (
+            select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days)
+            .order_by(s.gap_us).limit(rank - skipped).offset(skipped).subquery()
+        )
+        parts.append(select(literal(len(parts), Integer).label("part"), ranked.c.gap_us))
+    stored: dict[int, list[int]] = defaultdict(list)
+    if parts:
+        for part, gap in session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+            stored[part].append(gap)
+    return [None if plan is None else rank_value(*plan[:3], sorted(stored[plan[3]])) for plan in plans]
+
+
+def rank_value(rank: int, skipped: int, new_gaps: list[int], stored: list[int]) -> int | None:
+    """The value at `rank` among the stored gaps from rank `skipped` + 1 on and the queued entrants' new gaps."""
+    # Every value below stored[0] has a rank under `rank`, so the answer is one of these.
+    for value in sorted(stored + new_gaps):
+        if skipped and stored and value < stored[0]:
+            continue
+        if skipped + sum(v <= value for v in stored) + sum(v <= value for v in new_gaps) >= rank:
+            return value
+    return None
