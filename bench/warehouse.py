@@ -6,9 +6,9 @@
 The events are the demo generator's (numpy, in bulk; two years ending now), shipped as
 columns straight into `analytics_events` (what `warehouse sync` fills). After the insert the
 daily rollup is built once (what `sync` keeps up batch by batch). The reports are the
-service calls the admin API makes (`analytics.overview` / `timeseries` with the
-ClickHouse engine), so the figures include FINAL, the previous period, unique users and
-top plans. `--lag-seconds` also runs the shipper from an SQLite outbox while a writer
+service calls the admin API makes (`overview_report` / `timeseries_report` with the
+ClickHouse engine, and their JSON), so the figures include the previous period, unique
+users and top plans. `--lag-seconds` also runs the shipper from an SQLite outbox while a writer
 commits events, and reports how far ClickHouse trails the commits.
 """
 
@@ -26,11 +26,14 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from app.db import Base
 from app.demo import generate
 from app.demo import rows as demo_rows
 from app.demo.generate import CHECKOUT, EVENT_TYPES, PAID, PAYMENT_FAILED, REFUNDED, SIGNUP
-from app.services import analytics
+from app.services import analytics, finance_reports
 from app.services.clickhouse_client import ChdbClient, NativeClient, literal, parse_native_url
 from app.services.clickhouse_engine import ClickHouseEngine
 from app.services.dates import resolve_range
@@ -102,18 +105,28 @@ def ingest(warehouse: Warehouse, columns: dict[str, Any]) -> float:
     return count / (time.perf_counter() - began)
 
 
-NO_CONVERSION = analytics.Conversion(signup_to_checkout=None, checkout_to_payment=None, payment_to_activation=None,
-                                     signup_to_activation=None)
-
-
 def report_times(engine: ClickHouseEngine, today: dt.date, repeat: int) -> dict[str, dict]:
+    """What GET /admin/analytics/overview and /timeseries compute with the ClickHouse engine, and their JSON.
+
+    The shop's own part (the ordered conversions from its funnel rollups, the timeseries' refunds
+    and failed payments from its daily totals) reads an empty shop database here: the figures are
+    the warehouse's cost, and the bench's SQL runs give the shop's."""
     days = resolve_range(None, None, default_days=365, today=today)
+    shop = Session(empty_shop_database())
     return {
-        # The ordered conversions come from the shop's funnel tables, not the warehouse: not timed here.
-        "overview": queries.timed(lambda: analytics.overview(engine, days, conversion=NO_CONVERSION), repeat),
-        "timeseries": queries.timed(lambda: analytics.timeseries(engine, days), repeat),
+        "overview": queries.timed(lambda: finance_reports.overview_report(shop, engine, days, None, None, today=today)
+                                  .model_dump_json(), repeat),
+        "timeseries": queries.timed(lambda: finance_reports.timeseries_report(shop, engine, days, None, None)
+                                    .model_dump_json(), repeat),
         "unique users": queries.timed(lambda: engine.unique_users(days, analytics.ALL_TYPES), repeat),
     }
+
+
+def empty_shop_database():
+    """An in-memory shop database with the schema and no rows."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    return engine
 
 
 def exact_unique_users(engine: ClickHouseEngine, today: dt.date) -> str:
