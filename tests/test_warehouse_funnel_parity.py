@@ -14,18 +14,17 @@ import secrets
 from unittest import mock
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_db, unit_of_work
+from app.api.deps import get_db
 from app.main import app
 from app.models.user import AuthSession, User
 from app.services.auth import token_hash
 from tests.test_funnel_oracle import BASE, _write, queries
-from tests.warehouse_support import TARGETS, engine_settings, fresh_warehouse, target_config
+from tests.warehouse_support import client_on, TARGETS, engine_settings, fresh_warehouse, target_config
 
 ENGINE_FIELDS = ("engine", "fresh_as_of", "source")
 
@@ -115,12 +114,7 @@ def test_funnel_and_retention_from_clickhouse_equal_the_sql_engine(engine, targe
                 headers = admin_headers(session)
                 warehouse = fresh_warehouse(url, cluster)
                 warehouse.sync(connection)
-
-                def request_db():
-                    yield from unit_of_work(Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False))
-
-                app.dependency_overrides[get_db] = request_db
-                client = TestClient(app)
+                client = client_on(connection)
                 now = BASE + dt.timedelta(seconds=q["now"])
                 # The drawn query, the same in UTC without a breakdown (the SQL engine's rollup path), and retention.
                 for path, params in report_requests(q):

@@ -11,18 +11,17 @@ import datetime as dt
 import os
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_db, unit_of_work
+from app.api.deps import get_db
 from app.main import app
 from app.models.user import User
 from tests.test_analytics import admin_headers  # noqa: F401  (fixture)
 from tests.test_analytics_property import CURRENCIES, FIRST_DAY, TYPES, day_offsets, events_strategy, lengths, seed
-from tests.warehouse_support import TARGETS, engine_settings, fresh_warehouse, target_config
+from tests.warehouse_support import client_on, TARGETS, engine_settings, fresh_warehouse, target_config
 
 FRESH = ("engine", "fresh_as_of")
 
@@ -87,12 +86,7 @@ def test_reports_from_clickhouse_equal_the_sql_engine(engine, target):
                 session.execute(update(User).where(User.id == first).values(is_admin=True))
                 warehouse = fresh_warehouse(url, cluster)
                 warehouse.sync(connection)
-
-                def request_db():
-                    yield from unit_of_work(Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False))
-
-                app.dependency_overrides[get_db] = request_db
-                client = TestClient(app)
+                client = client_on(connection)
                 for path, params in report_requests(start_offset, length, types, as_of_offset, window, horizon, currency, scope):
                     sql = client.get(path, params=params, headers=headers)
                     with engine_settings(analytics_engine="clickhouse", clickhouse_url=url, clickhouse_cluster=cluster):

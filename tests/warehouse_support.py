@@ -11,8 +11,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from app.api.deps import get_db, unit_of_work
 from app.config import get_settings
+from app.main import app
 from app.services.clickhouse_client import connect
 from app.services.warehouse import Warehouse
 
@@ -33,6 +37,17 @@ def target_config(name: str) -> tuple[str, str]:
     if not (url and cluster):
         pytest.skip("no ClickHouse cluster: set TEST_CLICKHOUSE_CLUSTER_URL and TEST_CLICKHOUSE_CLUSTER (.ci/run does)")
     return url, cluster
+
+
+def client_on(connection) -> TestClient:
+    """A client of the app whose requests run inside `connection`'s test transaction (the caller
+    removes the override)."""
+
+    def request_db():
+        yield from unit_of_work(Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False))
+
+    app.dependency_overrides[get_db] = request_db
+    return TestClient(app)
 
 
 def fresh_warehouse(url: str, cluster: str) -> Warehouse:

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import utc_now
 from app.errors import TooManyRequests
 from app.models.analytics import FUNNEL
+from app.models.funnel import STORED_WINDOWS
 from app.models.user import User
 from app.schemas.auth import RequestCodeIn
 from app.services import auth as auth_service
@@ -227,5 +228,7 @@ def analytics_page(request: Request, session: DB, settings: AppSettings, user: O
             "event_types": config["eventTypes"],
             "window_choices": sorted({3, 7, 14, 28, 30, 60, 90, settings.analytics_projection_window_days}),
             "horizon_choices": sorted({1, 7, 14, 30, settings.analytics_projection_horizon_days}),
+            # The funnel's window choices are the windows its rollups keep a column for.
+            "funnel_windows": STORED_WINDOWS,
         },
     )
