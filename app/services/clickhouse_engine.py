@@ -17,6 +17,7 @@ from app.models.analytics import FUNNEL, EventType
 from app.services import warehouse_rollups as rollups
 from app.services.clickhouse_client import ClickHouse, literal
 from app.services.dates import DayRange
+from app.services.events_engine import add_up
 from app.services.rollup_repo import DayRow, PlanRevenue, Totals
 from app.services.warehouse import Warehouse
 
@@ -36,7 +37,7 @@ class ClickHouseEngine:
         self.plan_names = plan_names
         self._fresh: dt.datetime | None = None
         # Per range, (plan id, currency) -> [revenue, payments] of its payments, read with its totals.
-        self._plan_payments: dict[DayRange, dict[tuple[int, str], list[int]]] = {}
+        self._plan_payments: dict[DayRange, dict[tuple[int, str], tuple[int, int]]] = {}
 
     @property
     def table(self) -> str:
@@ -81,23 +82,24 @@ class ClickHouseEngine:
             f"SELECT range_index, event_type, currency, plan_id, sum(event_count), sum(revenue_minor_units) "
             f"FROM ({parts}) GROUP BY range_index, event_type, currency, plan_id"
         )
+        by_range: dict[int, list[tuple]] = {i: [] for i in range(len(ranges))}
+        for row in rows:
+            by_range[row[0]].append(row[1:])
         result = []
         for i, days in enumerate(ranges):
             counts = {e.value: 0 for e in FUNNEL}
             revenue: dict[str, int] = {}
             payments: dict[str, int] = {}
-            plans: dict[tuple[int, str], list[int]] = {}
-            for _, event_type, currency, plan_id, count, amount in (row for row in rows if row[0] == i):
+            for event_type, currency, _, count, amount in by_range[i]:
                 if event_type in counts:
                     counts[event_type] += count
                 if event_type == PAID and currency:
                     revenue[currency] = revenue.get(currency, 0) + amount
                     payments[currency] = payments.get(currency, 0) + count
-                    if plan_id:
-                        plans.setdefault((plan_id, currency), [0, 0])
-                        plans[(plan_id, currency)][0] += amount
-                        plans[(plan_id, currency)][1] += count
-            self._plan_payments[days] = plans
+            self._plan_payments[days] = add_up(
+                ((plan_id, currency), amount, count) for event_type, currency, plan_id, count, amount in by_range[i]
+                if event_type == PAID and currency and plan_id
+            )
             result.append(Totals(counts, dict(sorted(revenue.items())), payments=payments))
         return result
 
