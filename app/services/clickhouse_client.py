@@ -87,6 +87,8 @@ def _converter(type_name: str) -> Callable[[Any], Any]:
         convert = dt.date.fromisoformat
     else:
         return _same
+    if not type_name.startswith(("Nullable(", "LowCardinality(Nullable(")):
+        return convert
     return lambda value: None if value is None else convert(value)
 
 
@@ -123,8 +125,14 @@ class ChdbClient:
         if not result:
             return []
         body = json.loads(result)
-        converters = [_converter(column["type"]) for column in body["meta"]]
-        return [tuple(convert(v) for convert, v in zip(converters, row, strict=True)) for row in body["data"]]
+        if not body["data"]:
+            return []
+        # Column by column: one map() per column instead of a generator per row.
+        columns = [
+            values if convert is _same else list(map(convert, values))
+            for convert, values in zip((_converter(column["type"]) for column in body["meta"]), zip(*body["data"]), strict=True)
+        ]
+        return list(zip(*columns))
 
     def command(self, sql: str) -> None:
         self._query(sql)

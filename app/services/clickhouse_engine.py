@@ -113,7 +113,9 @@ class ClickHouseEngine:
         )
         by_day: dict[dt.date, DayRow] = {}
         for day, event_type, currency, count, amount in rows:
-            row = by_day.setdefault(day, DayRow(day, dict.fromkeys(types, 0), {}))
+            row = by_day.get(day)
+            if row is None:  # not setdefault: that would build a row for every result row
+                row = by_day[day] = DayRow(day, dict.fromkeys(types, 0), {})
             if event_type in row.counts:
                 row.counts[event_type] += count
             if event_type == PAID and currency:
