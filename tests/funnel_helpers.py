@@ -53,6 +53,7 @@ def funnel(db, start: str, end: str, *, now: str = "2026-12-02 12:00", **kwargs)
     fast = SqlFunnelEngine().funnel(db, query)
     exact = SqlFunnelEngine(use_rollups=False).funnel(db, query)
     assert fast.funnel == exact.funnel, (fast.source, fast.funnel, exact.funnel)
+    assert fast.breakdowns == exact.breakdowns, (fast.source, fast.breakdowns, exact.breakdowns)
     assert SqlFunnelEngine().step_counts(db, query) == [step.count for step in exact.funnel]  # the overview's counts
     return exact
 

@@ -1,8 +1,11 @@
 """PostHog's funnel acceptance cases (shared/notes/funnel-analytics.md §2) on our four steps, values by hand."""
 
+import datetime as dt
+
 import pytest
 
-from tests.funnel_helpers import History, column, counts, funnel
+from app.services.funnel_query import FunnelQuery, SqlFunnelEngine
+from tests.funnel_helpers import History, at, column, counts, funnel
 
 
 @pytest.fixture
@@ -172,6 +175,37 @@ def test_signup_week_breakdown_in_local_weeks(db, h):
     assert {s.value: s.entrants for s in berlin.breakdowns} == {"2026-11-02": 2}
     month = funnel(db, "2026-10-26", "2026-11-08", breakdown="signup_month")
     assert {s.value: s.entrants for s in month.breakdowns} == {"2026-11": 2}
+
+
+def test_signup_week_breakdown_from_the_rollups(db, h):
+    """Weeks answered from the rollup rows of their days: stored and queued entrants, an internal user left out."""
+    from app.services.funnel_store import catch_up
+
+    h.order(h.user("2026-11-02 10:00"), "2026-11-02 10:10", paid="2026-11-02 10:40")  # gaps 600 s, 1800 s
+    h.order(h.user("2026-11-03 09:00"), "2026-11-03 10:00")  # 3600 s
+    while catch_up(db):
+        pass
+    h.order(h.user("2026-11-09 08:00"), "2026-11-09 08:02")  # 120 s, still queued
+    team = h.user("2026-11-09 09:00", is_admin=True)
+    h.order(team, "2026-11-09 09:01")
+    internal = frozenset({team.id})
+    result = funnel(db, "2026-11-02", "2026-11-10", breakdown="signup_week", exclude_internal=True, internal_user_ids=internal)
+    first, second = result.breakdowns
+    assert (first.value, first.entrants, second.value, second.entrants) == ("2026-11-02", 2, "2026-11-09", 1)
+    assert [s.count for s in first.steps] == [2, 2, 1, 0] and [s.count for s in second.steps] == [1, 1, 0, 0]
+    assert [s.dropped for s in first.steps] == [0, 0, 1, 1] and [s.dropped for s in second.steps] == [0, 0, 1, 0]
+    assert [s.median_seconds for s in first.steps] == [None, 600.0, 1800.0, None]
+    assert [s.p90_seconds for s in first.steps] == [None, 3600.0, 1800.0, None]
+    assert [s.median_seconds for s in second.steps] == [None, 120.0, None, None]
+    assert counts(result) == [3, 3, 1, 0]  # the range's own funnel beside them
+    query = FunnelQuery(start=dt.date(2026, 11, 2), end=dt.date(2026, 11, 10), breakdown="signup_week", now=at("2026-12-02 12:00"),
+                        exclude_internal=True, internal_user_ids=internal)
+    fast = SqlFunnelEngine().funnel(db, query)
+    assert fast.source == "rollup" and fast.breakdowns == result.breakdowns
+    # A zone other than UTC and the rollups' own takes the per-entrant path (the helper compares both paths).
+    tokyo = SqlFunnelEngine().funnel(db, FunnelQuery(**{**query.__dict__, "tz": "Asia/Tokyo"}))
+    assert tokyo.source == "entrants"
+    assert [(s.value, s.entrants) for s in tokyo.breakdowns] == [("2026-11-02", 2), ("2026-11-09", 1)]
 
 
 def test_in_progress_versus_dropped_near_now(db, h):

@@ -25,6 +25,7 @@ from app.services.funnel_store import pending_rows, rollup_zone_name
 from app.services.span_engine import split
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
+PERIOD_BREAKDOWNS = ("signup_week", "signup_month")  # answered from the rollups, a period at a time
 TOP_VALUES = 10
 NONE_VALUE, OTHER_VALUE = "(none)", "Other"
 
@@ -89,8 +90,10 @@ class SqlFunnelEngine:
     def _rollup_plan(self, session: Session, query: FunnelQuery, span) -> tuple[str, Whole, list] | None:
         """Which rollup rows answer the range: (day column, their days, the slices at the ends read from
         their entrants), or None when the per-entrant path must (a breakdown, or no whole UTC day inside)."""
-        if not self.use_rollups or query.breakdown is not None:
+        if not self.use_rollups or query.breakdown not in (None, *PERIOD_BREAKDOWNS):
             return None
+        if query.breakdown is not None and query.tz not in ("UTC", rollup_zone_name(session)):
+            return None  # a signup period is whole rollup days only in the rollups' zones
         # UTC days are the utc_day column whatever the rollups' zone (the usual report: no read of it).
         if query.tz == "UTC":
             return "utc_day", Whole(query.start, query.end, span), []
@@ -110,7 +113,8 @@ class SqlFunnelEngine:
         if plan is not None:
             day_column, whole, edges = plan
             steps = step_results(names, *from_rollup(session, query, names, day_column, queued, span, whole, edges))
-            return funnel_response(query, names, steps, None, "rollup")
+            series = _period_series(session, query, names, day_column, queued, span) if query.breakdown else None
+            return funnel_response(query, names, steps, series, "rollup")
         entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))
         series = _breakdown(session, query, names, entrants) if query.breakdown else None
@@ -135,6 +139,42 @@ class SqlFunnelEngine:
                 if row.delay_days <= query.window_days:
                     reached[row.step] += sign
         return [reached[k] for k in range(1, len(step_names(query.by, query.chain)) + 1)]
+
+
+def signup_periods(query: FunnelQuery) -> list[tuple[dt.date, dt.date, str]]:
+    """(first day, last day, label) of each signup week or month of the range, cut to it."""
+    periods, first = [], query.start
+    while first <= query.end:
+        if query.breakdown == "signup_week":
+            label, after = zones.week_start(first).isoformat(), zones.week_start(first) + dt.timedelta(days=7)
+        else:
+            label, after = first.strftime("%Y-%m"), zones.next_month(first)
+        last = min(after - dt.timedelta(days=1), query.end)
+        periods.append((first, last, label))
+        first = last + dt.timedelta(days=1)
+    return periods
+
+
+def _period_series(session: Session, query: FunnelQuery, names, day_column: str, queued: Queued, span) -> list[FunnelSeries]:
+    """One funnel per signup week or month from the rollup rows of its days (periods without entrants left out)."""
+    tz = zones.zone(query.tz)
+    excluded = sorted(query.internal_user_ids)
+    internal = internal_rows(session, query, excluded, span) if excluded else []  # read once for every period
+    series = []
+    for first, last, label in signup_periods(query):
+        low, high = zones.day_span(first, last, tz)
+
+        def inside(rows, low=low, high=high):
+            return [row for row in rows if low <= row.entry_at < high]
+
+        mine = Queued(queued.ids, inside(queued.old), inside(queued.new))
+        own_internal = [row for row in internal if low <= row[2] < high]
+        counts, open_short, percentiles = from_rollup(
+            session, query, names, day_column, mine, (low, high), Whole(first, last, (low, high)), [], internal=own_internal
+        )
+        if counts[0]:
+            series.append(FunnelSeries(value=label, entrants=counts[0], steps=step_results(names, counts, open_short, percentiles)))
+    return series
 
 
 def funnel_response(query, names, steps, series, source, **engine_info) -> FunnelResponse:

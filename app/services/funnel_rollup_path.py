@@ -77,10 +77,12 @@ def summed(connection, model, query: "FunnelQuery", day_column: str, whole: Whol
 
 
 def from_rollup(
-    session: Session, query: "FunnelQuery", names, day_column: str, queued: "Queued", span, whole: Whole, edges: list
+    session: Session, query: "FunnelQuery", names, day_column: str, queued: "Queued", span, whole: Whole, edges: list,
+    *, internal: list[tuple] | None = None,
 ) -> tuple[list[int], list[int], list[tuple]]:
     """(counts, open windows short of each step, percentiles) from the rollup rows of `whole`'s days
-    plus the stored entrants entering in `edges`: what `step_results` makes the steps of."""
+    plus the stored entrants entering in `edges`: what `step_results` makes the steps of.
+    `internal`: the internal users' rows in `whole` when the caller has read them (`internal_rows`)."""
     r, g = FunnelRollup, FunnelGapRollup
     w = query.window_days
     connection = session.connection()
@@ -107,7 +109,8 @@ def from_rollup(
     # whole UTC days after the deadline's day from the day rows, that day from its entrants.
     after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     recent = Counter()
-    parts = [
+    # Days that all end before the deadline hold no open window: no read for them.
+    parts = [] if whole_end <= deadline else [
         select(table.c.step, func.sum(counted))
         .where(
             table.c.kind == query.by, table.c.chain == query.chain, table.c.period == "d", *window,
@@ -116,7 +119,7 @@ def from_rollup(
         .group_by(table.c.step)
         for table, counted, window in window_parts(r, query)
     ]
-    for step, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+    for step, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)) if parts else []:
         recent[step] += int(entrants or 0)
     if edges:
         recent.update(end_recent)
@@ -132,7 +135,7 @@ def from_rollup(
             recent[step] += entrants
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
-        for step, bucket, entry_at in internal_rows(session, query, excluded, whole.span):
+        for step, bucket, entry_at in internal if internal is not None else internal_rows(session, query, excluded, whole.span):
             reached[step] -= 1
             if step > 1:
                 histogram[step][bucket] -= 1
