@@ -205,7 +205,9 @@ def sync_lag(warehouse: Warehouse, seconds: float, rate: int, folder: Path, load
 
     url = f"sqlite:///{folder / 'outbox.db'}"
     bench_data.migrate(url)
-    engine = create_engine(url)  # plain engine: SQLite leaves the users foreign key unchecked
+    # Plain engine (SQLite leaves the users foreign key unchecked), shared by the writer and the
+    # shipper threads: a pooled connection may be given back in another thread than its own.
+    engine = create_engine(url, connect_args={"check_same_thread": False})
     warehouse._save_cursor(Cursor(loaded, None, loaded))
     commits: list[tuple[int, float]] = []
     stop = threading.Event()
