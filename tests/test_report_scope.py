@@ -125,6 +125,26 @@ def test_exclude_internal_leaves_out_admins_and_listed_emails(client, admin_head
     assert everyone["counts"][S] == 4 and everyone["exclude_internal"] is False
 
 
+def test_a_free_payment_keeps_its_currency_when_an_internal_users_payment_leaves(client, admin_headers, db):
+    """2025-04-02: a customer pays 0 EUR (a free plan), an admin 900 EUR: without the admin, EUR is 0, not gone."""
+    h = History(db)
+    free = create_plan(db, name="Europe trial", region="Europe", currency="EUR", price_minor_units=0)
+    paid = create_plan(db, name="Europe 5 GB", region="Europe", currency="EUR", price_minor_units=900)
+    h.order(h.user("2025-04-02 08:00"), "2025-04-02 08:05", "2025-04-02 08:06", plan=free)
+    h.order(h.user("2025-04-02 09:00", email="ops@shop.test", is_admin=True), "2025-04-02 09:05", "2025-04-02 09:06", plan=paid)
+    db.flush()
+    days = {"start_date": "2025-04-02", "end_date": "2025-04-02"}
+    assert days_of(get(client, admin_headers, "timeseries", **days))["2025-04-02"] == (four(2, 2, 2), {"EUR": 900})
+    assert days_of(get(client, admin_headers, "timeseries", exclude_internal="true", **days))["2025-04-02"] == (four(1, 1, 1), {"EUR": 0})
+    # Only the admin paid in EUR: the currency leaves with them.
+    h.order(h.user("2025-04-03 09:00", email="ops2@shop.test", is_admin=True), "2025-04-03 09:05", "2025-04-03 09:06", plan=paid)
+    db.flush()
+    later = get(client, admin_headers, "timeseries", exclude_internal="true", start_date="2025-04-03", end_date="2025-04-03")
+    assert days_of(later)["2025-04-03"] == (four(0, 0, 0), {})
+    overview = get(client, admin_headers, "overview", exclude_internal="true", **days)
+    assert overview["revenue"] == {"EUR": 0} and overview["payments_by_currency"] == {"EUR": 1}
+
+
 def pin_now(monkeypatch, text):
     monkeypatch.setattr("app.api.admin.utc_now", lambda: at(text))
 

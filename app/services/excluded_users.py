@@ -101,21 +101,37 @@ class SubtractingEngine:
 
     def daily(self, days: DayRange, types: list[str]) -> list[DayRow]:
         less = {row.day: row for row in self.part.daily(days, types)}
+        base = self.base.daily(days, types)
+        # A currency whose revenue falls to 0 stays while payments in it remain (free plans): the day
+        # rows count payments over all currencies, so those few days are looked up per currency.
+        unsure = sorted(
+            row.day for row in base if row.day in less and (row.payments or 0) - (less[row.day].payments or 0) > 0
+            and any(v == 0 for c, v in _minus(row.revenue, less[row.day].revenue).items() if c in less[row.day].revenue)
+        )
+        remaining = self._payments_by_currency(DayRange(unsure[0], unsure[-1])) if unsure else {}
         result = []
-        for row in self.base.daily(days, types):
+        for row in base:
             minus = less.get(row.day)
             if minus is None:
                 result.append(row)
                 continue
+
+            def kept(c: str, v: int, day=row.day, minus=minus) -> bool:
+                return bool(v) or c not in minus.revenue or remaining.get((day, c), 0) > 0
+
             result.append(DayRow(
                 row.day,
                 _minus(row.counts, minus.counts),
-                {c: v for c, v in _minus(row.revenue, minus.revenue).items() if v or c not in minus.revenue},
+                {c: v for c, v in _minus(row.revenue, minus.revenue).items() if kept(c, v)},
                 refunds=None if row.refunds is None else {c: v for c, v in _minus(row.refunds, minus.refunds).items() if v or c not in minus.refunds},
                 payments_failed=None if row.payments_failed is None else row.payments_failed - minus.payments_failed,
                 payments=None if row.payments is None else row.payments - minus.payments,
             ))
         return result
+
+    def _payments_by_currency(self, days: DayRange) -> dict[tuple[dt.date, str], int]:
+        """(day, currency) -> payments left once the internal users' are taken away."""
+        return {(day, currency): n for (day, kind, currency), (n, _) in self.rows_by_day(days, [PAID]).items() if kind == PAID}
 
     def unique_users(self, days: DayRange, types: list[str]) -> dict[str, int]:
         # An excluded user is in the base's distinct count exactly when they have such an event in the range.
