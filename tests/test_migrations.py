@@ -49,17 +49,18 @@ def test_event_table_has_the_contract_columns(engine):
 
 
 def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
-    """20261205_funnel_windows fills the window rollups from the existing rows as a rebuild would write them."""
+    """20261205_funnel_windows and 20261206_funnel_fine_gaps fill the window rollups from the existing rows
+    as a rebuild would write them."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from app.models.funnel import FunnelGapWindowRollup, FunnelWindowRollup
+    from app.models.funnel import FunnelFineGapWindowRollup, FunnelGapWindowRollup, FunnelWindowRollup
     from app.services.funnel_rebuild import rebuild_funnel
     from tests.conftest import drop_everything
     from tests.funnel_helpers import History
 
     config = alembic_config()
-    tables = (FunnelWindowRollup, FunnelGapWindowRollup)
+    tables = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup)
 
     def rows() -> dict:
         with Session(engine) as session:
@@ -90,6 +91,11 @@ def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
         # November, per stored window 1, 3, 7, 14, 30, 60, 90 days: 5 signups; checkouts 2 within a
         # day, 3 from 3 days on; payments 1 within a day, 2 within 3..14 days, 3 from 30 days on.
         assert user_steps == {(1, (5, 5, 5, 5, 5, 5, 5)), (2, (2, 3, 3, 3, 3, 3, 3)), (3, (1, 2, 2, 2, 3, 3, 3))}
+        # Fine buckets of the checkouts' gaps from signup: 0 s (fine 0), 30 min = 1800 s (1 + floor(64 log2 1800) = 693),
+        # 3 days = 259,200 s (1 + floor(64 × 17.984) = 1151, reached within 3 days on): November's month rows.
+        fine_checkouts = {r[4]: r[7:] for r in rebuilt["analytics_funnel_fine_gap_windows"]  # kind, chain, period, step, fine, days
+                          if r[:4] == ("user", "base", "m", 2)}
+        assert fine_checkouts == {0: (1, 1, 1, 1, 1, 1, 1), 693: (1, 1, 1, 1, 1, 1, 1), 1151: (0, 1, 1, 1, 1, 1, 1)}
     finally:
         drop_everything(engine)
         command.upgrade(config, "head")

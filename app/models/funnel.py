@@ -149,6 +149,28 @@ class FunnelGapWindowRollup(Base):
     __table__ = _window_table(__tablename__, with_bucket=True)
 
 
+class FunnelFineGapWindowRollup(Base):
+    """FunnelGapWindowRollup by fine bucket (`funnel_spec.FINE_BOUNDS_US`, eight per bucket): read only for the
+    bucket holding a percentile's rank, so that the exact read of analytics_funnel_steps sorts an eighth of it."""
+
+    __tablename__ = "analytics_funnel_fine_gap_windows"
+    __table__ = Table(
+        __tablename__, Base.metadata,
+        # Step and fine bucket before the days: a read seeks each of a bucket's eight fine buckets,
+        # then reads the range's days of it.
+        Column("kind", String(5), primary_key=True),
+        Column("chain", String(8), primary_key=True),
+        Column("period", String(1), primary_key=True),
+        Column("step", SmallInteger, primary_key=True, autoincrement=False),
+        Column("fine", SmallInteger, primary_key=True, autoincrement=False),
+        Column("utc_day", Date, primary_key=True),
+        Column("local_day", Date, primary_key=True),
+        *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
+        Index(f"ix_{__tablename__}_local", "kind", "chain", "period", "step", "fine", "local_day"),
+        sqlite_with_rowid=False,
+    )
+
+
 class UserPaidPeriod(Base):
     """A period (week from Monday / month, of the rollup zone) in which a user paid; unique per user."""
 

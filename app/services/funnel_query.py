@@ -131,9 +131,9 @@ class SqlFunnelEngine:
         queued = Queued.read(session, query, *span)
         reached = Counter({step: n for (step,), n in summed(session.connection(), FunnelRollup, query, day_column, whole, ("step",)).items()})
         excluded = sorted(query.internal_user_ids)
-        reached.update(step for step, _, _ in edge_rows(session, query, edges, excluded))
+        reached.update(row[0] for row in edge_rows(session, query, edges, excluded))
         if excluded:
-            reached.subtract(step for step, _, _ in internal_rows(session, query, excluded, whole.span))
+            reached.subtract(row[0] for row in internal_rows(session, query, excluded, whole.span))
         for sign, rows in ((-1, queued.old), (1, queued.new)):
             for row in rows:
                 if row.delay_days <= query.window_days:

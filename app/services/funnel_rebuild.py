@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
+    FunnelFineGapWindowRollup,
     FunnelGapRollup,
     FunnelGapWindowRollup,
     FunnelPending,
@@ -37,9 +38,10 @@ from app.services.funnel_store import (
 # The queue first: it is emptied before the events are read, so a row queued meanwhile
 # stays for the catch-up (applying an entrant twice is harmless, missing one is not).
 TABLES = (
-    FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, UserPaidPeriod,
-    RetentionRollup, RollupMeta,
+    FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup,
+    UserPaidPeriod, RetentionRollup, RollupMeta,
 )
+WINDOW_TABLES = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup)
 ID_BATCH = 20_000
 
 
@@ -47,10 +49,10 @@ def rebuild_funnel(session: Session, *, with_windows: bool = True) -> dict[str, 
     """Replace every funnel/retention row by a recomputation in ANALYTICS_TIMEZONE; returns rows per table.
 
     `with_windows=False` leaves the window rollups alone: a migration older than them rebuilds
-    the rest, and their own migration then fills them from the narrow rollups."""
+    the rest, and their own migrations then fill them."""
     zone_name = get_settings().analytics_timezone
     zone = zones.zone(zone_name)
-    tables = TABLES if with_windows else tuple(m for m in TABLES if m not in (FunnelWindowRollup, FunnelGapWindowRollup))
+    tables = TABLES if with_windows else tuple(m for m in TABLES if m not in WINDOW_TABLES)
     for model in tables:
         session.execute(delete(model))
     session.execute(insert(RollupMeta).values(name=ZONE_META, value=zone_name))

@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from app.models.funnel import STORED_WINDOWS, FunnelGapRollup, FunnelGapWindowRollup, FunnelRollup, FunnelStep, FunnelWindowRollup
+from app.models.funnel import (
+    STORED_WINDOWS,
+    FunnelFineGapWindowRollup,
+    FunnelGapRollup,
+    FunnelGapWindowRollup,
+    FunnelRollup,
+    FunnelStep,
+    FunnelWindowRollup,
+)
 from app.services import zones
-from app.services.funnel_spec import percentile_rank
+from app.services.funnel_spec import fine_bucket, fine_buckets_of, fine_gap_bounds, percentile_rank
 
 if TYPE_CHECKING:
     from app.services.funnel_query import FunnelQuery, Queued
@@ -88,6 +96,7 @@ def from_rollup(
     connection = session.connection()
     reached = Counter({step: n for (step,), n in summed(connection, r, query, day_column, whole, ("step",)).items()})
     histogram: dict[int, Counter] = defaultdict(Counter)  # step -> bucket -> entrants
+    fine_adjust = Counter()  # (step, fine bucket) -> entrants to add to the fine rollup's sums
     for (step, bucket), entrants in summed(connection, g, query, day_column, whole, ("step", "bucket")).items():
         histogram[step][bucket] += entrants
     start_at, end_before = span
@@ -98,10 +107,11 @@ def from_rollup(
     if edges:
         # The range's ends: their stored rows, as the rollup holds them (queued entrants are mended below).
         end_recent = Counter()
-        for step, bucket, entry_at in edge_rows(session, query, edges, excluded):
+        for step, bucket, entry_at, gap_us in edge_rows(session, query, edges, excluded):
             reached[step] += 1
             if step > 1:
                 histogram[step][bucket] += 1
+                fine_adjust[(step, fine_bucket(gap_us))] += 1
             if entry_at >= deadline:
                 end_recent[step] += 1
     whole_start, whole_end = whole.span
@@ -135,10 +145,11 @@ def from_rollup(
             recent[step] += entrants
     if excluded:
         # Internal users are few: take their own rows back out of the rollup's sums.
-        for step, bucket, entry_at in internal if internal is not None else internal_rows(session, query, excluded, whole.span):
+        for step, bucket, entry_at, gap_us in internal if internal is not None else internal_rows(session, query, excluded, whole.span):
             reached[step] -= 1
             if step > 1:
                 histogram[step][bucket] -= 1
+                fine_adjust[(step, fine_bucket(gap_us))] -= 1
             if entry_at >= after_deadline_day:
                 recent[step] -= 1
     # The queued entrants: their stored rows out, their recomputed rows in.
@@ -150,6 +161,7 @@ def from_rollup(
             reached[row.step] += sign
             if row.step > 1:
                 histogram[row.step][row.bucket] += sign
+                fine_adjust[(row.step, fine_bucket(row.gap_us))] += sign
                 if sign > 0:
                     added[(row.step, row.bucket)].append(row.gap_us)
             if row.entry_at >= deadline:
@@ -161,13 +173,18 @@ def from_rollup(
     if queued.ids:
         skip.append(s.entrant_id.not_in(sorted(queued.ids)))
     asked = [(k, histogram[k], counts[k - 1], p) for k in range(2, n + 1) for p in (50, 90)]
-    gaps = ranked_gaps(session, query, asked, [*in_range, *skip], added)
+    fine = None
+    if w in STORED_WINDOWS:  # the fine rollup keeps the stored windows only
+
+        def fine(targets: set[tuple[int, int]]) -> dict[tuple[int, int], Counter]:
+            return fine_histograms(connection, query, day_column, whole, targets, fine_adjust)
+    gaps = ranked_gaps(session, query, asked, [*in_range, *skip], added, fine)
     percentiles = [(None, None)] + [(gaps[2 * i], gaps[2 * i + 1]) for i in range(n - 1)]
     return counts, open_short, percentiles
 
 
-def edge_rows(session: Session, query: "FunnelQuery", edges, excluded: list[int]) -> list[tuple[int, int, dt.datetime]]:
-    """(step, bucket, entry_at) of the stored rows entering in `edges` (the range's ends) within the window,
+def edge_rows(session: Session, query: "FunnelQuery", edges, excluded: list[int]) -> list[tuple[int, int, dt.datetime, int]]:
+    """(step, bucket, entry_at, gap_us) of the stored rows entering in `edges` (the range's ends) within the window,
     internal users left out: one index range per end, in one UNION ALL."""
     s = FunnelStep
     parts = []
@@ -175,48 +192,95 @@ def edge_rows(session: Session, query: "FunnelQuery", edges, excluded: list[int]
         conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= lo, s.entry_at < hi, s.delay_days <= query.window_days]
         if excluded:
             conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
-        parts.append(select(s.step, s.bucket, s.entry_at).where(*conditions))
+        parts.append(select(s.step, s.bucket, s.entry_at, s.gap_us).where(*conditions))
     if not parts:
         return []
     return list(session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)))
 
 
-def internal_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple[int, int, dt.datetime]]:
-    """(step, bucket, entry_at) of the internal users' rows entering in `span` within the window.
+def internal_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple[int, int, dt.datetime, int]]:
+    """(step, bucket, entry_at, gap_us) of the internal users' rows entering in `span` within the window.
 
     Read by user id alone (a few users' rows), then cut here: with the kind and the time range
     in the statement too, SQLite's planner walks the range's rows instead of the user index."""
     s = FunnelStep
     rows = session.connection().execute(
-        select(s.step, s.bucket, s.entry_at, s.kind, s.chain, s.delay_days).where(s.user_id.in_(excluded))
+        select(s.step, s.bucket, s.entry_at, s.gap_us, s.kind, s.chain, s.delay_days).where(s.user_id.in_(excluded))
     )
     return [
-        (step, bucket, entry_at) for step, bucket, entry_at, kind, chain, delay in rows
+        (step, bucket, entry_at, gap_us) for step, bucket, entry_at, gap_us, kind, chain, delay in rows
         if kind == query.by and chain == query.chain and delay <= query.window_days and span[0] <= entry_at < span[1]
     ]
 
 
-def ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], conditions, added) -> list[int | None]:
+def fine_histograms(connection, query: "FunnelQuery", day_column: str, whole: Whole, targets: set[tuple[int, int]],
+                    adjust: Counter) -> dict[tuple[int, int], Counter]:
+    """Per (step, bucket) of `targets`: entrants by fine bucket within the (stored) window, from the fine
+    rollup rows of `whole`'s days plus `adjust` (the ends, internal users and queued entrants, as for the buckets)."""
+    if not targets:
+        return {}
+    table = FunnelFineGapWindowRollup.__table__
+    counted = table.c[f"within_{query.window_days}"]
+    fines: dict[int, list[int]] = defaultdict(list)  # step -> its targets' fine buckets
+    for step, b in sorted(targets):
+        fines[step] += fine_buckets_of(b)
+    # Per step an IN list, not a range: each fine bucket is a seek, then the range's days of it.
+    parts = [
+        select(table.c.step, table.c.fine, func.sum(counted))
+        .where(table.c.kind == query.by, table.c.chain == query.chain, table.c.period == period, table.c.step == step,
+               table.c.fine.in_(sorted(wanted)), table.c[day_column] >= first, table.c[day_column] < after)
+        .group_by(table.c.step, table.c.fine)
+        for period, first, after in period_spans(whole.first, whole.last)
+        for step, wanted in sorted(fines.items())
+    ]
+    sums = Counter()
+    for step, fine, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        sums[(step, fine)] += int(entrants or 0)
+    result = {}
+    for step, b in targets:
+        result[(step, b)] = Counter({f: sums[(step, f)] + adjust[(step, f)] for f in fine_buckets_of(b)})
+    return result
+
+
+def ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], conditions, added, fine=None) -> list[int | None]:
     """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent): the histogram
-    finds the bucket, and its rows in the range give the value; every read in one round trip."""
+    finds the bucket, the fine rollup (`fine`, when the window has one) the eighth of it, and its rows
+    in the range give the value; every read in one round trip."""
     s = FunnelStep
-    plans, parts = [], []
+    located = []  # (step, bucket, rank within the bucket) or None
     for step, buckets, n, percent in asked:
         if n == 0:
-            plans.append(None)
+            located.append(None)
             continue
         rank = percentile_rank(n, percent)
         for bucket in sorted(b for b in buckets if buckets[b] > 0):
             if rank <= buckets[bucket]:
                 break
             rank -= buckets[bucket]
-        new_gaps = sorted(added.get((step, bucket), []))
+        located.append((step, bucket, rank))
+    fine_counts = fine({(step, bucket) for step, bucket, _ in filter(None, located)}) if fine else {}
+    plans, parts = [], []
+    for place in located:
+        if place is None:
+            plans.append(None)
+            continue
+        step, bucket, rank = place
+        gap_filter, low, high = [], None, None
+        counts = fine_counts.get((step, bucket), Counter())
+        left = rank
+        for f in sorted(counts):
+            if 0 < left <= counts[f]:
+                rank, (low, high) = left, fine_gap_bounds(f)
+                gap_filter = [s.gap_us >= low] + ([s.gap_us < high] if high is not None else [])
+                break
+            left -= counts[f]
+        new_gaps = sorted(g for g in added.get((step, bucket), []) if low is None or (g >= low and (high is None or g < high)))
         # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
-        # to `rank`: the database sorts the bucket and hands back the few around it.
+        # to `rank`: the database sorts the bucket (or its eighth) and hands back the few around it.
         skipped = max(0, rank - 1 - len(new_gaps))
         plans.append((rank, skipped, new_gaps, len(parts)))
         ranked = (
-            select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= query.window_days)
+            select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, *gap_filter, s.delay_days <= query.window_days)
             .order_by(s.gap_us).limit(rank - skipped).offset(skipped).subquery()
         )
         parts.append(select(literal(len(parts), Integer).label("part"), ranked.c.gap_us))

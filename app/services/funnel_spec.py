@@ -21,6 +21,12 @@ NO_ATTRIBUTION = 127
 SUB_BUCKETS = 8
 GAP_BOUNDS_US = [0] + [round(1_000_000 * 2 ** (k / SUB_BUCKETS)) for k in range(24 * SUB_BUCKETS)]
 LAST_BUCKET = len(GAP_BOUNDS_US) - 1
+# Fine buckets: each bucket from 1 s on split in eight again (64 per doubling), so a percentile's
+# exact read sorts an eighth of its bucket; fine bucket 0 is bucket 0. Bounds shared with the buckets:
+# bucket b >= 1 is fine buckets 8(b-1)+1 .. 8b (the last of both open-ended).
+FINE_PER_BUCKET = 8
+FINE_BOUNDS_US = [0] + [round(1_000_000 * 2 ** (k / (SUB_BUCKETS * FINE_PER_BUCKET))) for k in range(24 * SUB_BUCKETS * FINE_PER_BUCKET)]
+LAST_FINE = len(FINE_BOUNDS_US) - 1
 
 USER_STEPS = ("user_signup", "checkout_started", "payment_succeeded", "esim_activated")
 USER_VERIFIED_STEPS = ("user_signup", "verified", "checkout_started", "payment_succeeded", "esim_activated")
@@ -45,6 +51,22 @@ def delay_days(entry: dt.datetime, reached: dt.datetime) -> int:
 
 def gap_bucket(gap_us: int) -> int:
     return min(bisect_right(GAP_BOUNDS_US, gap_us) - 1, LAST_BUCKET)
+
+
+def fine_bucket(gap_us: int) -> int:
+    return min(bisect_right(FINE_BOUNDS_US, gap_us) - 1, LAST_FINE)
+
+
+def fine_buckets_of(bucket: int) -> range:
+    """The fine buckets that make up `bucket`."""
+    if bucket == 0:
+        return range(0, 1)
+    return range(FINE_PER_BUCKET * (bucket - 1) + 1, min(FINE_PER_BUCKET * bucket, LAST_FINE) + 1)
+
+
+def fine_gap_bounds(fine: int) -> tuple[int, int | None]:
+    """[low, high) of the gaps in fine bucket `fine` (high None: open-ended)."""
+    return FINE_BOUNDS_US[fine], FINE_BOUNDS_US[fine + 1] if fine < LAST_FINE else None
 
 
 @dataclass(frozen=True)

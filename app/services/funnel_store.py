@@ -23,6 +23,7 @@ from app.models.analytics import AnalyticsEvent, EventType
 from app.models.funnel import (
     STORED_WINDOWS,
     WINDOW_COLUMNS,
+    FunnelFineGapWindowRollup,
     FunnelGapRollup,
     FunnelGapWindowRollup,
     FunnelPending,
@@ -36,13 +37,14 @@ from app.models.funnel import (
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import sqlcompat, zones
-from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, order_rows, user_rows
+from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, fine_bucket, order_rows, user_rows
 
 STEP_COLUMNS = list(StepRow.__dataclass_fields__)
 ROLLUP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days")
 GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days", "bucket")
 WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day")
 GAP_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "bucket")
+FINE_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "fine")
 RETENTION_KEY = ("interval", "cohort_start", "period_offset")
 INTERVALS = ("week", "month")
 ZONE_META = "local_zone"
@@ -200,12 +202,13 @@ def _days(row: StepRow, zone) -> list[tuple[str, dt.date, dt.date]]:
 
 
 class RollupDeltas:
-    """What step rows add to (or, with sign -1, take from) the four funnel rollups."""
+    """What step rows add to (or, with sign -1, take from) the five funnel rollups."""
 
     def __init__(self) -> None:
         self.rollup, self.gaps = Counter(), Counter()  # key with delay_days -> entrants
         self.windows: dict[tuple, list[int]] = {}  # key -> entrants within each stored window
         self.gap_windows: dict[tuple, list[int]] = {}
+        self.fine_windows: dict[tuple, list[int]] = {}
 
     def count(self, row: StepRow, zone, sign: int = 1) -> None:
         """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
@@ -218,6 +221,7 @@ class RollupDeltas:
             if row.step > 1:
                 self.gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
                 _add_to(self.gap_windows, (row.kind, row.chain, row.step, p, u, lo, row.bucket), within)
+                _add_to(self.fine_windows, (row.kind, row.chain, row.step, p, u, lo, fine_bucket(row.gap_us)), within)
 
     def window_rows(self) -> list[tuple]:
         """(model, key names, rows with every window column) of the window rollups, changed keys only."""
@@ -227,7 +231,8 @@ class RollupDeltas:
                 for key, counts in sorted(table.items()) if any(counts)
             ])
             for model, key_names, table in (
-                (FunnelWindowRollup, WINDOW_KEY, self.windows), (FunnelGapWindowRollup, GAP_WINDOW_KEY, self.gap_windows)
+                (FunnelWindowRollup, WINDOW_KEY, self.windows), (FunnelGapWindowRollup, GAP_WINDOW_KEY, self.gap_windows),
+                (FunnelFineGapWindowRollup, FINE_WINDOW_KEY, self.fine_windows),
             )
         ]
 
