@@ -15,6 +15,7 @@ class BulkWriter:
     def __init__(self, session: Session, progress=None):
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        self.quote = session.get_bind().dialect.identifier_preparer.quote  # reserved words only (MySQL's `interval`)
         self.progress = progress
 
     def write(self, table: str, columns: list[str], chunks: Iterable[list[tuple]]) -> int:
@@ -34,7 +35,8 @@ class BulkWriter:
         return written
 
     def _write_chunk(self, cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-        names = ", ".join(columns)
+        names = ", ".join(self.quote(column) for column in columns)
+        table = self.quote(table)
         if self.dialect == "postgresql":
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
