@@ -8,6 +8,7 @@ internal users' rows from their entrants, and exact percentiles from the gap his
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
@@ -173,11 +174,8 @@ def from_rollup(
     if queued.ids:
         skip.append(s.entrant_id.not_in(sorted(queued.ids)))
     asked = [(k, histogram[k], counts[k - 1], p) for k in range(2, n + 1) for p in (50, 90)]
-    fine = None
-    if w in STORED_WINDOWS:  # the fine rollup keeps the stored windows only
-
-        def fine(targets: set[tuple[int, int]]) -> dict[tuple[int, int], Counter]:
-            return fine_histograms(connection, query, day_column, whole, targets, fine_adjust)
+    # The fine rollup keeps the stored windows only.
+    fine = partial(fine_histograms, connection, query, day_column, whole, adjust=fine_adjust) if w in STORED_WINDOWS else None
     gaps = ranked_gaps(session, query, asked, [*in_range, *skip], added, fine)
     percentiles = [(None, None)] + [(gaps[2 * i], gaps[2 * i + 1]) for i in range(n - 1)]
     return counts, open_short, percentiles
