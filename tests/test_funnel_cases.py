@@ -153,17 +153,68 @@ def test_breakdown_uses_the_first_checkout_in_the_window(db, h):
     assert japan.steps[2].median_seconds == 5400.0
 
 
-def test_breakdown_top_ten_then_other(db, h):
+@pytest.mark.parametrize("caught_up", [False, True])
+def test_breakdown_top_ten_then_other(db, h, caught_up):
+    from app.services.funnel_store import catch_up
     from tests.factories import create_plan
 
     plans = [create_plan(db, name=f"P{i:02d}", region=f"R{i:02d}") for i in range(12)]
     for i, plan in enumerate(plans):
         for _ in range(12 - i):  # P00 has 12 entrants ... P11 has 1
             h.order(h.user("2026-11-02 10:00"), "2026-11-02 10:05", plan=plan)
+    while caught_up and catch_up(db):
+        pass
     result = funnel(db, "2026-11-02", "2026-11-02", breakdown="region")
     assert [s.value for s in result.breakdowns] == [f"R{i:02d}" for i in range(10)] + ["Other"]
     assert result.breakdowns[-1].entrants == 2 + 1
     assert sum(s.entrants for s in result.breakdowns) == counts(result)[0] == 78
+
+
+@pytest.mark.parametrize("caught_up", [False, True])
+def test_plan_breakdown_from_the_value_rollup(db, h, caught_up):
+    """A plan breakdown in a stored window from the value rollup: stored and queued entrants, two plans of one
+    name as one value, an internal user left out, open windows by value, and attribution outside a short window."""
+    from app.services.funnel_store import catch_up
+    from tests.factories import create_plan
+
+    europe = create_plan(db, name="Europe 10 GB", region="Europe", currency="EUR")
+    europe_again = create_plan(db, name="Europe 10 GB", region="Europe", currency="EUR")
+    h.order(h.user("2026-11-01 10:00"), "2026-11-01 10:10", "2026-11-01 10:40")  # u1 Japan: 600 s, 1800 s
+    h.order(h.user("2026-11-02 09:00"), "2026-11-02 10:00", plan=europe)  # u2: 3600 s
+    h.order(h.user("2026-11-03 13:00"), "2026-11-03 13:02", plan=europe_again)  # u3: 120 s, after the 7-day deadline
+    h.user("2026-11-05 08:00")  # u4: no checkout
+    team = h.user("2026-11-02 09:00", is_admin=True)  # u5: internal
+    h.order(team, "2026-11-02 09:01")
+    u7 = h.user("2026-11-01 08:00", verified="2026-11-01 09:00")
+    h.order(u7, "2026-11-05 08:00")  # u7 Japan: 4 days after its signup
+    while caught_up and catch_up(db):
+        pass
+    h.order(h.user("2026-11-06 08:00"), "2026-11-06 08:30", "2026-11-06 09:00")  # u6 Japan, queued: 1800 s, 1800 s
+    internal = frozenset({team.id})
+    common = {"now": "2026-11-10 12:00", "breakdown": "plan", "exclude_internal": True, "internal_user_ids": internal}
+    week = funnel(db, "2026-11-01", "2026-11-10", window_days=7, **common)  # deadline 11-03 12:00
+    assert counts(week) == [6, 5, 2, 0]
+    shown = [(s.value, s.entrants, [st.count for st in s.steps]) for s in week.breakdowns]
+    assert shown == [("Japan 5 GB", 3, [3, 3, 2, 0]), ("Europe 10 GB", 2, [2, 2, 0, 0]), ("(none)", 1, [1, 0, 0, 0])]
+    japan, both_europe, none = week.breakdowns
+    assert [st.in_progress for st in japan.steps] == [0, 0, 0, 1] and [st.dropped for st in japan.steps] == [0, 0, 1, 1]
+    assert [st.median_seconds for st in japan.steps] == [None, 1800.0, 1800.0, None]
+    assert [st.p90_seconds for st in japan.steps] == [None, 345600.0, 1800.0, None]
+    assert [st.in_progress for st in both_europe.steps] == [0, 0, 1, 0] and [st.dropped for st in both_europe.steps] == [0, 0, 1, 0]
+    assert [st.median_seconds for st in both_europe.steps] == [None, 120.0, None, None]
+    assert [st.p90_seconds for st in both_europe.steps] == [None, 3600.0, None, None]
+    assert [st.in_progress for st in none.steps] == [0, 1, 0, 0]
+    # Three days, with the login-code step: u7's checkout is past the window, so u7 is "(none)", verified after 3600 s.
+    short = funnel(db, "2026-11-01", "2026-11-10", window_days=3, with_verified=True, **common)
+    shown = [(s.value, s.entrants, [st.count for st in s.steps]) for s in short.breakdowns]
+    assert shown == [("(none)", 2, [2, 1, 0, 0, 0]), ("Europe 10 GB", 2, [2, 0, 0, 0, 0]), ("Japan 5 GB", 2, [2, 0, 0, 0, 0])]
+    assert [st.median_seconds for st in short.breakdowns[0].steps] == [None, 3600.0, None, None, None]
+    assert [st.dropped for st in short.breakdowns[0].steps] == [0, 1, 1, 0, 0]
+    query = FunnelQuery(start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 10), window_days=7, breakdown="plan", now=at("2026-11-10 12:00"),
+                        exclude_internal=True, internal_user_ids=internal)
+    assert SqlFunnelEngine().funnel(db, query).source == "rollup"
+    # A window the value rollup does not keep takes the per-entrant path.
+    assert SqlFunnelEngine().funnel(db, FunnelQuery(**{**query.__dict__, "window_days": 5})).source == "entrants"
 
 
 def test_signup_week_breakdown_in_local_weeks(db, h):

@@ -7,11 +7,13 @@ from sqlalchemy import func, select
 
 from app.models.analytics import EventType
 from app.models.funnel import (
+    FunnelFineGapWindowRollup,
     FunnelGapRollup,
     FunnelGapWindowRollup,
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelValueWindowRollup,
     FunnelWindowRollup,
     RetentionRollup,
     UserPaidPeriod,
@@ -22,7 +24,10 @@ from app.services.funnel_store import catch_up
 from app.services.retention import retention
 from tests.funnel_helpers import History, at, column, counts, funnel
 
-DERIVED = (FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, UserPaidPeriod, RetentionRollup)
+DERIVED = (
+    FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup,
+    FunnelValueWindowRollup, UserPaidPeriod, RetentionRollup,
+)
 
 
 @pytest.fixture

@@ -49,18 +49,18 @@ def test_event_table_has_the_contract_columns(engine):
 
 
 def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
-    """20261205_funnel_windows and 20261206_funnel_fine_gaps fill the window rollups from the existing rows
-    as a rebuild would write them."""
+    """20261205_funnel_windows, 20261206_funnel_fine_gaps and 20261208_funnel_value_windows fill the window
+    rollups from the existing rows as a rebuild would write them."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from app.models.funnel import FunnelFineGapWindowRollup, FunnelGapWindowRollup, FunnelWindowRollup
+    from app.models.funnel import FunnelFineGapWindowRollup, FunnelGapWindowRollup, FunnelValueWindowRollup, FunnelWindowRollup
     from app.services.funnel_rebuild import rebuild_funnel
     from tests.conftest import drop_everything
     from tests.funnel_helpers import History
 
     config = alembic_config()
-    tables = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup)
+    tables = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup, FunnelValueWindowRollup)
 
     def rows() -> dict:
         with Session(engine) as session:
@@ -80,6 +80,7 @@ def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
                     h.order(user, *order)
             rebuild_funnel(session, with_windows=False)
             session.commit()
+            plan_id = str(h.plan.id)
         command.upgrade(config, "head")
         migrated = rows()
         with Session(engine) as session:
@@ -96,6 +97,11 @@ def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
         fine_checkouts = {r[4]: r[7:] for r in rebuilt["analytics_funnel_fine_gap_windows"]  # kind, chain, period, step, fine, days
                           if r[:4] == ("user", "base", "m", 2)}
         assert fine_checkouts == {0: (1, 1, 1, 1, 1, 1, 1), 693: (1, 1, 1, 1, 1, 1, 1), 1151: (0, 1, 1, 1, 1, 1, 1)}
+        # Signups by plan (kind, chain, dimension, period, days, step, bucket, value): the plan's from the window
+        # holding their checkout (1 day for two of them, 3 days for the third), none for the other two.
+        signups_by_plan = {r[8]: r[9:] for r in rebuilt["analytics_funnel_value_windows"]
+                           if r[:4] == ("user", "base", "plan", "m") and r[6] == 1}
+        assert signups_by_plan == {plan_id: (2, 3, 3, 3, 3, 3, 3), "": (3, 2, 2, 2, 2, 2, 2)}
     finally:
         drop_everything(engine)
         command.upgrade(config, "head")

@@ -33,8 +33,12 @@ class FunnelStep(Base):
     __table_args__ = (
         # The exact path (other zones, breakdown percentiles, open windows) reads a range of entries.
         Index("ix_analytics_funnel_steps_range", "kind", "chain", "entry_at", "step", "delay_days", "entrant_id"),
-        # Percentile refinement: one gap bucket's rows of a range, covering the filter and the value.
-        Index("ix_analytics_funnel_steps_bucket", "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us"),
+        # Percentile refinement: one gap bucket's rows of a range, covering the filter, the value and a
+        # breakdown's attribution (the value rollup's percentiles read them too).
+        Index(
+            "ix_analytics_funnel_steps_bucket",
+            "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us", "attr_delay", "plan_id", "currency", "region",
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)  # user | order
@@ -167,6 +171,29 @@ class FunnelFineGapWindowRollup(Base):
         Column("local_day", Date, primary_key=True),
         *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
         Index(f"ix_{__tablename__}_local", "kind", "chain", "period", "step", "fine", "local_day"),
+        sqlite_with_rowid=False,
+    )
+
+
+class FunnelValueWindowRollup(Base):
+    """FunnelGapWindowRollup per breakdown value (`dimension` plan | region | currency, `value` as
+    `funnel_spec.raw_value` gives it within each window; step 1 with bucket 0): a breakdown's counts,
+    open windows and gap histograms per value come from its rows, as the funnel's come from the others."""
+
+    __tablename__ = "analytics_funnel_value_windows"
+    __table__ = Table(
+        __tablename__, Base.metadata,
+        Column("kind", String(5), primary_key=True),
+        Column("chain", String(8), primary_key=True),
+        Column("dimension", String(8), primary_key=True),
+        Column("period", String(1), primary_key=True),
+        Column("utc_day", Date, primary_key=True),
+        Column("local_day", Date, primary_key=True),
+        Column("step", SmallInteger, primary_key=True, autoincrement=False),
+        Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+        Column("value", String(64), primary_key=True),
+        *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
+        Index(f"ix_{__tablename__}_local", "kind", "chain", "dimension", "period", "local_day", "step", "bucket", "value"),
         sqlite_with_rowid=False,
     )
 

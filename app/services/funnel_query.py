@@ -1,8 +1,9 @@
 """The ordered funnel report: a typed `FunnelQuery` in, a typed `FunnelResponse` out.
 
 `FunnelEngine` is the seam another store implements (`clickhouse_funnel`). `SqlFunnelEngine`
-answers from the rollups (`funnel_rollup_path`) when the zone is the rollups' zone or UTC
-and no breakdown is asked; otherwise from the per-entrant rows of the range (here). Both give the same numbers.
+answers from the rollups (`funnel_rollup_path`; a plan, region or currency breakdown in a stored
+window from `funnel_value_path`, a signup period one a period at a time) when the zone is the
+rollups' zone or UTC, and otherwise from the per-entrant rows of the range (here). Both give the same numbers.
 Either way the entrants still queued for the background catch-up (`funnel_store`) are
 recomputed from their events and replace their stored rows, so the answer is exact.
 """
@@ -15,19 +16,18 @@ from typing import Protocol
 from sqlalchemy import DateTime, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from app.models.funnel import FunnelRollup, FunnelStep
+from app.models.funnel import STORED_WINDOWS, FunnelRollup, FunnelStep
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelResponse, FunnelSeries, FunnelStepResult
 from app.services import zones
 from app.services.funnel_rollup_path import Whole, edge_rows, from_rollup, internal_rows, summed
-from app.services.funnel_spec import StepRow, nearest_rank, step_names
+from app.services.funnel_spec import NONE_VALUE, OTHER_VALUE, TOP_VALUES, VALUE_DIMENSIONS, StepRow, nearest_rank, step_names
 from app.services.funnel_store import pending_rows, rollup_zone_name
+from app.services.funnel_value_path import internal_value_rows, value_series
 from app.services.span_engine import split
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
 PERIOD_BREAKDOWNS = ("signup_week", "signup_month")  # answered from the rollups, a period at a time
-TOP_VALUES = 10
-NONE_VALUE, OTHER_VALUE = "(none)", "Other"
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,13 @@ class SqlFunnelEngine:
 
     def _rollup_plan(self, session: Session, query: FunnelQuery, span) -> tuple[str, Whole, list] | None:
         """Which rollup rows answer the range: (day column, their days, the slices at the ends read from
-        their entrants), or None when the per-entrant path must (a breakdown, or no whole UTC day inside)."""
-        if not self.use_rollups or query.breakdown not in (None, *PERIOD_BREAKDOWNS):
+        their entrants), or None when the per-entrant path must (a breakdown it cannot answer, or no whole UTC day inside)."""
+        if not self.use_rollups:
             return None
+        if query.breakdown in VALUE_DIMENSIONS and query.window_days not in STORED_WINDOWS:
+            return None  # the value rollup keeps the stored windows only
         if query.breakdown is not None and query.tz not in ("UTC", rollup_zone_name(session)):
-            return None  # a signup period is whole rollup days only in the rollups' zones
+            return None  # a signup period or a value's rows are whole rollup days only in the rollups' zones
         # UTC days are the utc_day column whatever the rollups' zone (the usual report: no read of it).
         if query.tz == "UTC":
             return "utc_day", Whole(query.start, query.end, span), []
@@ -113,7 +115,12 @@ class SqlFunnelEngine:
         if plan is not None:
             day_column, whole, edges = plan
             steps = step_results(names, *from_rollup(session, query, names, day_column, queued, span, whole, edges))
-            series = _period_series(session, query, names, day_column, queued, span) if query.breakdown else None
+            series = None
+            if query.breakdown in PERIOD_BREAKDOWNS:
+                series = _period_series(session, query, names, day_column, queued, span)
+            elif query.breakdown is not None:
+                internal = internal_value_rows(session, query, sorted(query.internal_user_ids), whole.span)
+                series = value_series(session, query, names, day_column, queued, whole, internal, step_results)
             return funnel_response(query, names, steps, series, "rollup")
         entrants = _entrants(session, query, queued, span)
         steps = _summarise(query, names, list(entrants.values()))

@@ -15,6 +15,7 @@ from app.models.funnel import (
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelValueWindowRollup,
     FunnelWindowRollup,
     RetentionRollup,
     RollupMeta,
@@ -39,9 +40,9 @@ from app.services.funnel_store import (
 # stays for the catch-up (applying an entrant twice is harmless, missing one is not).
 TABLES = (
     FunnelPending, FunnelStep, FunnelRollup, FunnelGapRollup, FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup,
-    UserPaidPeriod, RetentionRollup, RollupMeta,
+    FunnelValueWindowRollup, UserPaidPeriod, RetentionRollup, RollupMeta,
 )
-WINDOW_TABLES = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup)
+WINDOW_TABLES = (FunnelWindowRollup, FunnelGapWindowRollup, FunnelFineGapWindowRollup, FunnelValueWindowRollup)
 ID_BATCH = 20_000
 
 

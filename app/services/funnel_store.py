@@ -29,6 +29,7 @@ from app.models.funnel import (
     FunnelPending,
     FunnelRollup,
     FunnelStep,
+    FunnelValueWindowRollup,
     FunnelWindowRollup,
     RetentionRollup,
     RollupMeta,
@@ -37,7 +38,17 @@ from app.models.funnel import (
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import sqlcompat, zones
-from app.services.funnel_spec import MAX_WINDOW_DAYS, Event, StepRow, fine_bucket, order_rows, user_rows
+from app.services.funnel_spec import (
+    MAX_WINDOW_DAYS,
+    NO_VALUE,
+    VALUE_DIMENSIONS,
+    Event,
+    StepRow,
+    fine_bucket,
+    order_rows,
+    raw_value,
+    user_rows,
+)
 
 STEP_COLUMNS = list(StepRow.__dataclass_fields__)
 ROLLUP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_days")
@@ -45,6 +56,7 @@ GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_day
 WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day")
 GAP_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "bucket")
 FINE_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "fine")
+VALUE_WINDOW_KEY = ("kind", "chain", "dimension", "period", "utc_day", "local_day", "step", "bucket", "value")
 RETENTION_KEY = ("interval", "cohort_start", "period_offset")
 INTERVALS = ("week", "month")
 ZONE_META = "local_zone"
@@ -202,19 +214,21 @@ def _days(row: StepRow, zone) -> list[tuple[str, dt.date, dt.date]]:
 
 
 class RollupDeltas:
-    """What step rows add to (or, with sign -1, take from) the five funnel rollups."""
+    """What step rows add to (or, with sign -1, take from) the funnel rollups."""
 
     def __init__(self) -> None:
         self.rollup, self.gaps = Counter(), Counter()  # key with delay_days -> entrants
         self.windows: dict[tuple, list[int]] = {}  # key -> entrants within each stored window
         self.gap_windows: dict[tuple, list[int]] = {}
         self.fine_windows: dict[tuple, list[int]] = {}
+        self.value_windows: dict[tuple, list[int]] = {}
 
     def count(self, row: StepRow, zone, sign: int = 1) -> None:
         """Add `sign` to the rollup rows a step row counts in (none once it is past every window)."""
         if row.delay_days > MAX_WINDOW_DAYS:
             return
         within = [sign if row.delay_days <= w else 0 for w in STORED_WINDOWS]
+        value_counts = [(dimension, _value_windows(row, dimension, within)) for dimension in VALUE_DIMENSIONS]
         for p, u, lo in _days(row, zone):
             self.rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
             _add_to(self.windows, (row.kind, row.chain, row.step, p, u, lo), within)
@@ -222,6 +236,9 @@ class RollupDeltas:
                 self.gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
                 _add_to(self.gap_windows, (row.kind, row.chain, row.step, p, u, lo, row.bucket), within)
                 _add_to(self.fine_windows, (row.kind, row.chain, row.step, p, u, lo, fine_bucket(row.gap_us)), within)
+            for dimension, counts in value_counts:
+                for value, within_value in counts.items():
+                    _add_to(self.value_windows, (row.kind, row.chain, dimension, p, u, lo, row.step, row.bucket, value), within_value)
 
     def window_rows(self) -> list[tuple]:
         """(model, key names, rows with every window column) of the window rollups, changed keys only."""
@@ -233,8 +250,19 @@ class RollupDeltas:
             for model, key_names, table in (
                 (FunnelWindowRollup, WINDOW_KEY, self.windows), (FunnelGapWindowRollup, GAP_WINDOW_KEY, self.gap_windows),
                 (FunnelFineGapWindowRollup, FINE_WINDOW_KEY, self.fine_windows),
+                (FunnelValueWindowRollup, VALUE_WINDOW_KEY, self.value_windows),
             )
         ]
+
+
+def _value_windows(row: StepRow, dimension: str, within: list[int]) -> dict[str, list[int]]:
+    """The row's counts per stored window split by its value in each (NO_VALUE in the windows too short for its checkout)."""
+    attributed = raw_value(dimension, row.plan_id, row.region, row.currency, row.attr_delay, row.attr_delay)
+    if attributed == NO_VALUE or row.attr_delay <= row.delay_days:
+        return {attributed: within}  # the same value in every window that counts the row
+    counts = {attributed: [n if row.attr_delay <= w else 0 for n, w in zip(within, STORED_WINDOWS, strict=True)]}
+    counts[NO_VALUE] = [n if row.attr_delay > w else 0 for n, w in zip(within, STORED_WINDOWS, strict=True)]
+    return counts
 
 
 def _add_to(table: dict[tuple, list[int]], key: tuple, within: list[int]) -> None:

@@ -1,0 +1,211 @@
+"""A plan, region or currency breakdown of the funnel from the value rollup (`analytics_funnel_value_windows`).
+
+Per value, the rollup holds what the window and gap rollups hold for the whole funnel: entrants
+per (day, step, gap bucket) within each stored window. So a breakdown reads one row per (day,
+value, step, bucket) of the range, mends them as `funnel_rollup_path.from_rollup` mends the
+funnel's (the deadline day's open windows, internal users, queued entrants) and finds each
+value's percentiles in its own histogram, whose bucket's rows in `analytics_funnel_steps` give the
+exact value. `funnel_query.SqlFunnelEngine` takes this path for a stored window in UTC or the
+rollups' zone; its results equal the per-entrant path's.
+"""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from app.models.funnel import FunnelStep, FunnelValueWindowRollup
+from app.models.plan import Plan
+from app.schemas.funnel import FunnelSeries
+from app.services.funnel_rollup_path import Whole, period_spans
+from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, raw_value
+
+if TYPE_CHECKING:
+    from app.services.funnel_query import FunnelQuery, Queued
+
+VALUE_COLUMN = {"plan": FunnelStep.plan_id, "region": FunnelStep.region, "currency": FunnelStep.currency}
+
+
+class ValueCounts:
+    """Per raw value: entrants by (step, bucket) within the window, and those whose window is open by step."""
+
+    def __init__(self) -> None:
+        self.histogram: dict[str, Counter] = defaultdict(Counter)  # value -> (step, bucket) -> entrants
+        self.recent: dict[str, Counter] = defaultdict(Counter)  # value -> step -> entrants after the deadline
+        self.added: dict[str, dict[tuple[int, int], list[int]]] = defaultdict(lambda: defaultdict(list))  # queued new gaps
+
+
+def value_series(session: Session, query: "FunnelQuery", names, day_column: str, queued: "Queued", whole: Whole,
+                 internal: list[tuple], step_results) -> list[FunnelSeries]:
+    """The breakdown's series (the 10 largest labels by entrants, then "Other") from the value rollup rows of
+    `whole`'s days; `internal`: the internal users' rows (`internal_value_rows`)."""
+    counts = _counts(session, query, day_column, queued, whole, internal)
+    labels = _labels(session, query.breakdown, counts.histogram)
+    groups: dict[str, set[str]] = defaultdict(set)
+    for value, label in labels.items():
+        groups[label].add(value)
+    entrants = {label: sum(counts.histogram[v][(1, 0)] for v in values) for label, values in groups.items()}
+    ranked = sorted((label for label in groups if entrants[label] > 0), key=lambda label: (-entrants[label], label))
+    shown = [(label, groups[label]) for label in ranked[:TOP_VALUES]]
+    if len(ranked) > TOP_VALUES:
+        shown.append((OTHER_VALUE, set().union(*(groups[label] for label in ranked[TOP_VALUES:]))))
+    n = len(names)
+    s = FunnelStep
+    start_at, end_before = whole.span
+    conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= start_at, s.entry_at < end_before]
+    excluded = sorted(query.internal_user_ids)
+    if excluded:
+        conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+    if queued.ids:
+        conditions.append(s.entrant_id.not_in(sorted(queued.ids)))
+    summaries, asked = [], []
+    for label, values in shown:
+        histogram, recent, added = Counter(), Counter(), defaultdict(list)
+        for value in values:
+            histogram.update(counts.histogram[value])
+            recent.update(counts.recent[value])
+            for key, gaps in counts.added[value].items():
+                added[key] += gaps
+        reached = Counter()
+        by_step: dict[int, Counter] = defaultdict(Counter)
+        for (step, bucket), entrants_in in histogram.items():
+            reached[step] += entrants_in
+            by_step[step][bucket] += entrants_in
+        step_counts = [reached[k] for k in range(1, n + 1)]
+        open_short = [0] + [recent[k - 1] - recent[k] for k in range(2, n + 1)]
+        asked += [(k, by_step[k], step_counts[k - 1], p, values, added) for k in range(2, n + 1) for p in (50, 90)]
+        summaries.append((label, step_counts, open_short))
+    gaps = _ranked_value_gaps(session, query, asked, conditions)
+    series, per_series = [], 2 * (n - 1)
+    for index, (label, step_counts, open_short) in enumerate(summaries):
+        mine = gaps[index * per_series:(index + 1) * per_series]
+        percentiles = [(None, None)] + [(mine[2 * i], mine[2 * i + 1]) for i in range(n - 1)]
+        series.append(FunnelSeries(value=label, entrants=step_counts[0], steps=step_results(names, step_counts, open_short, percentiles)))
+    return series
+
+
+def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple], conditions) -> list[int | None]:
+    """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent, raw values, queued new gaps):
+    its histogram finds the bucket; each (step, bucket) found is read once for every value, in one round trip, and
+    the value's rows of it give the answer."""
+    s = FunnelStep
+    w = query.window_days
+    column = VALUE_COLUMN[query.breakdown]
+    located = []  # (step, bucket, rank within the bucket, raw values, queued new gaps) or None
+    for step, buckets, n, percent, values, added in asked:
+        if n == 0:
+            located.append(None)
+            continue
+        rank = percentile_rank(n, percent)
+        for bucket in sorted(b for b in buckets if buckets[b] > 0):
+            if rank <= buckets[bucket]:
+                break
+            rank -= buckets[bucket]
+        located.append((step, bucket, rank, values, added))
+    wanted = sorted({(place[0], place[1]) for place in located if place is not None})
+    parts = [
+        select(literal(part, Integer).label("part"), s.gap_us, s.attr_delay, column)
+        .where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= w)
+        for part, (step, bucket) in enumerate(wanted)
+    ]
+    stored: dict[tuple[int, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))  # (step, bucket) -> value -> gaps
+    if parts:
+        dimension = query.breakdown
+        for part, gap_us, attr_delay, value in session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+            plan, other = (value, "") if dimension == "plan" else (0, value)
+            stored[wanted[part]][raw_value(dimension, plan, other, other, attr_delay, w)].append(gap_us)
+    answers = []
+    for place in located:
+        if place is None:
+            answers.append(None)
+            continue
+        step, bucket, rank, values, added = place
+        by_value = stored[(step, bucket)]
+        mine = sorted([*added.get((step, bucket), []), *(gap for value in values for gap in by_value.get(value, ()))])
+        answers.append(mine[rank - 1] if rank <= len(mine) else None)
+    return answers
+
+
+def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Queued", whole: Whole, internal: list[tuple]) -> ValueCounts:
+    table = FunnelValueWindowRollup.__table__
+    w = query.window_days
+    counted = table.c[f"within_{w}"]
+    key = (table.c.kind == query.by, table.c.chain == query.chain, table.c.dimension == query.breakdown)
+    day = table.c[day_column]
+    connection = session.connection()
+    counts = ValueCounts()
+    parts = [
+        select(table.c.value, table.c.step, table.c.bucket, func.sum(counted))
+        .where(*key, table.c.period == period, day >= first, day < after)
+        .group_by(table.c.value, table.c.step, table.c.bucket)
+        for period, first, after in period_spans(whole.first, whole.last)
+    ]
+    for value, step, bucket, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        counts.histogram[value][(step, bucket)] += int(entrants or 0)
+    deadline = query.now - dt.timedelta(days=w)
+    whole_start, whole_end = whole.span
+    # Open windows, as from_rollup counts them: the day rows after the deadline's day, that day from its entrants.
+    after_deadline_day = dt.datetime.combine(deadline.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    if whole_end > deadline:
+        days = [day >= whole.first, day <= whole.last, table.c.utc_day >= after_deadline_day.date()]
+        if day_column == "utc_day":  # one lower bound: SQLite's planner would take the range's, a year of rows
+            days = [day >= max(whole.first, after_deadline_day.date()), day <= whole.last]
+        recent = select(table.c.value, table.c.step, func.sum(counted)).where(*key, table.c.period == "d", *days).group_by(table.c.value, table.c.step)
+        for value, step, entrants in connection.execute(recent):
+            counts.recent[value][step] += int(entrants or 0)
+    low, high = max(deadline, whole_start), min(after_deadline_day, whole_end)
+    excluded = sorted(query.internal_user_ids)
+    if low < high:
+        s = FunnelStep
+        conditions = [s.kind == query.by, s.chain == query.chain, s.entry_at >= low, s.entry_at < high, s.delay_days <= w]
+        if excluded:
+            conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
+        by_step = s.step + literal_column("0")  # as in from_rollup: keeps SQLite on the range index
+        grouped = (by_step, s.plan_id, s.region, s.currency, s.attr_delay)
+        for step, plan_id, region, currency, attr_delay, entrants in connection.execute(
+            select(*grouped, func.count()).where(*conditions).group_by(*grouped)
+        ):
+            counts.recent[raw_value(query.breakdown, plan_id, region, currency, attr_delay, w)][step] += entrants
+    for step, bucket, entry_at, _gap_us, plan_id, region, currency, attr_delay in internal:
+        value = raw_value(query.breakdown, plan_id, region, currency, attr_delay, w)
+        counts.histogram[value][(step, bucket)] -= 1
+        if entry_at >= after_deadline_day:
+            counts.recent[value][step] -= 1
+    for sign, rows in ((-1, queued.old), (1, queued.new)):
+        for row in rows:
+            if row.delay_days > w:
+                continue
+            value = raw_value(query.breakdown, row.plan_id, row.region, row.currency, row.attr_delay, w)
+            counts.histogram[value][(row.step, row.bucket)] += sign
+            if row.entry_at >= deadline:
+                counts.recent[value][row.step] += sign
+            if sign > 0 and row.step > 1:
+                counts.added[value][(row.step, row.bucket)].append(row.gap_us)
+    return counts
+
+
+def internal_value_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple]:
+    """(step, bucket, entry_at, gap_us, plan_id, region, currency, attr_delay) of the internal users' rows
+    entering in `span` within the window (read by user id alone, as `funnel_rollup_path.internal_rows`)."""
+    if not excluded:
+        return []
+    s = FunnelStep
+    rows = session.connection().execute(
+        select(s.step, s.bucket, s.entry_at, s.gap_us, s.plan_id, s.region, s.currency, s.attr_delay, s.kind, s.chain, s.delay_days)
+        .where(s.user_id.in_(excluded))
+    )
+    return [
+        tuple(row[:8]) for row in rows
+        if row.kind == query.by and row.chain == query.chain and row.delay_days <= query.window_days and span[0] <= row.entry_at < span[1]
+    ]
+
+
+def _labels(session: Session, dimension: str, values) -> dict[str, str]:
+    """The label each raw value is shown as (plans by name: two plans of one name are one label)."""
+    if dimension != "plan":
+        return {value: value or NONE_VALUE for value in values}
+    ids = sorted(int(v) for v in values if v != NO_VALUE)
+    names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(ids))).all()) if ids else {}
+    return {value: NONE_VALUE if value == NO_VALUE else (names.get(int(value)) or f"plan {value}") for value in values}
