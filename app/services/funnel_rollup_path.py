@@ -240,14 +240,13 @@ def fine_histograms(connection, query: "FunnelQuery", day_column: str, whole: Wh
     return result
 
 
-def ranked_gaps(session, query, asked: list[tuple], conditions, added, fine=None) -> list[int | None]:
-    """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent[, own conditions,
-    own added gaps]): the histogram finds the bucket, the fine rollup (`fine`, when the window has one)
-    the eighth of it, and its rows in the range give the value; every read in one round trip.
-    `added`: the queued entrants' new gaps by (step, bucket); an item's own replace them for it (a breakdown value's)."""
+def ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], conditions, added, fine=None) -> list[int | None]:
+    """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent): the histogram
+    finds the bucket, the fine rollup (`fine`, when the window has one) the eighth of it, and its rows
+    in the range give the value; every read in one round trip."""
     s = FunnelStep
-    located = []  # (step, bucket, rank within the bucket, own conditions, added gaps) or None
-    for step, buckets, n, percent, *own in asked:
+    located = []  # (step, bucket, rank within the bucket) or None
+    for step, buckets, n, percent in asked:
         if n == 0:
             located.append(None)
             continue
@@ -256,14 +255,14 @@ def ranked_gaps(session, query, asked: list[tuple], conditions, added, fine=None
             if rank <= buckets[bucket]:
                 break
             rank -= buckets[bucket]
-        located.append((step, bucket, rank, *(own or ([], added))))
-    fine_counts = fine({(place[0], place[1]) for place in filter(None, located)}) if fine else {}
+        located.append((step, bucket, rank))
+    fine_counts = fine({(step, bucket) for step, bucket, _ in filter(None, located)}) if fine else {}
     plans, parts = [], []
     for place in located:
         if place is None:
             plans.append(None)
             continue
-        step, bucket, rank, extra, mine = place
+        step, bucket, rank = place
         gap_filter, low, high = [], None, None
         counts = fine_counts.get((step, bucket), Counter())
         left = rank
@@ -273,13 +272,13 @@ def ranked_gaps(session, query, asked: list[tuple], conditions, added, fine=None
                 gap_filter = [s.gap_us >= low] + ([s.gap_us < high] if high is not None else [])
                 break
             left -= counts[f]
-        new_gaps = sorted(g for g in mine.get((step, bucket), []) if low is None or (g >= low and (high is None or g < high)))
+        new_gaps = sorted(g for g in added.get((step, bucket), []) if low is None or (g >= low and (high is None or g < high)))
         # The stored gaps (queued entrants left out) hold all but len(new_gaps) of the ranks up
         # to `rank`: the database sorts the bucket (or its eighth) and hands back the few around it.
         skipped = max(0, rank - 1 - len(new_gaps))
         plans.append((rank, skipped, new_gaps, len(parts)))
         ranked = (
-            select(s.gap_us).where(*conditions, *extra, s.step == step, s.bucket == bucket, *gap_filter, s.delay_days <= query.window_days)
+            select(s.gap_us).where(*conditions, s.step == step, s.bucket == bucket, *gap_filter, s.delay_days <= query.window_days)
             .order_by(s.gap_us).limit(rank - skipped).offset(skipped).subquery()
         )
         parts.append(select(literal(len(parts), Integer).label("part"), ranked.c.gap_us))
