@@ -13,12 +13,13 @@ import sys
 import time
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.demo import generate
+from app.models.funnel import FunnelPending
 from app.models.plan import Plan
 from app.models.user import User
 from app.services import orders
@@ -26,6 +27,7 @@ from app.services.analytics import Scope
 from app.services.dates import DayRange
 from app.services.finance_reports import overview_report, timeseries_report
 from app.services.funnel_query import ENGINE, FunnelQuery
+from app.services.funnel_store import catch_up
 from app.services.internal_users import internal_user_ids
 from app.services.retention import retention
 from bench import data as bench_data
@@ -160,6 +162,23 @@ def write_cost(engine, *, rounds: int = 4, per_round: int = 40) -> dict:
     return {"with_ms": round(with_ms, 2), "without_ms": round(without_ms, 2), "per_event_ms": round((with_ms - without_ms) / 2, 3)}
 
 
+def catch_up_cost(engine) -> dict:
+    """The background catch-up's cost: applying the queue the writes left (every rollup, the value rollup included)."""
+    with Session(engine) as session:
+        queued = session.scalar(select(func.count()).select_from(FunnelPending))
+    began = time.perf_counter()
+    applied = 0
+    while True:
+        with Session(engine) as session, session.begin():
+            done = catch_up(session)
+        if not done:
+            break
+        applied += done
+    seconds = time.perf_counter() - began
+    return {"queued": queued, "applied": applied, "ms_per_row": round(seconds * 1000 / max(applied, 1), 3),
+            "rows_per_second": round(applied / seconds) if seconds else 0}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.funnel", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1m")
@@ -218,6 +237,10 @@ def main(argv=None) -> int:
             cost = write_cost(engine)
             lines.append(f"| 100k | {kind} | write: checkout+payment with / without record_event, added per event | "
                          f"{cost['with_ms']} / {cost['without_ms']} | {cost['per_event_ms']} | |")
+            log(lines[-1])
+            applied = catch_up_cost(engine)
+            lines.append(f"| 100k | {kind} | catch-up of the {applied['applied']} queued rows those writes left, ms per row / rows per s | "
+                         f"{applied['ms_per_row']} | {applied['rows_per_second']} | |")
             log(lines[-1])
             engine.dispose()
     print("\n".join(lines))

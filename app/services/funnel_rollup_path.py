@@ -32,15 +32,41 @@ if TYPE_CHECKING:
 WINDOW_ROLLUP = {FunnelRollup: FunnelWindowRollup, FunnelGapRollup: FunnelGapWindowRollup}
 
 
-def period_spans(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
-    """Whole months from the 'm' rows, the days around them from the 'd' rows: (period, first day, day after)."""
-    first_full = start if start.day == 1 else zones.next_month(start)
-    after_full = zones.next_month(end) if (end + dt.timedelta(days=1)).day == 1 else end.replace(day=1)
+# Reading a month's 'm' rows costs about as much as two days' 'd' rows (a month holds more keys than a day).
+MONTH_COST_IN_DAYS = 2
+
+
+def period_spans(start: dt.date, end: dt.date, last_day: dt.date | None = None) -> list[tuple[str, dt.date, dt.date, int]]:
+    """(period, first day, day after, sign) whose signed sums give the days start..end: whole months from the
+    'm' rows; a month the range cuts from its 'd' rows, or from its 'm' rows minus the 'd' rows of the days
+    outside the range when those are fewer. Days after `last_day` hold no rows and cost nothing (a range
+    ending today takes its month's rows and no day's)."""
+    def cost(first: dt.date, after: dt.date) -> int:
+        if last_day is not None:
+            after = min(after, last_day + dt.timedelta(days=1))
+        return max(0, (after - first).days)
+
+    months: list[dt.date] = []
+    days: list[tuple[str, dt.date, dt.date, int]] = []
     after_end = end + dt.timedelta(days=1)
-    if first_full >= after_full:
-        return [("d", start, after_end)]
-    spans = [("m", first_full, after_full), ("d", start, first_full), ("d", after_full, after_end)]
-    return [span for span in spans if span[1] < span[2]]
+    month = start.replace(day=1)
+    while month <= end:
+        after_month = zones.next_month(month)
+        first, after = max(start, month), min(after_end, after_month)
+        outside = [(month, first), (after, after_month)]
+        if (first, after) == (month, after_month) or MONTH_COST_IN_DAYS + sum(cost(*o) for o in outside) < cost(first, after):
+            months.append(month)
+            days += [("d", lo, hi, -1) for lo, hi in outside if lo < hi]
+        else:
+            days.append(("d", first, after, 1))
+        month = after_month
+    spans = []
+    for month in months:  # consecutive months as one span
+        if spans and spans[-1][2] == month:
+            spans[-1] = ("m", spans[-1][1], zones.next_month(month), 1)
+        else:
+            spans.append(("m", month, zones.next_month(month), 1))
+    return spans + days
 
 
 @dataclass(frozen=True)
@@ -72,17 +98,22 @@ def summed(connection, model, query: "FunnelQuery", day_column: str, whole: Whol
     for table, counted, window in window_parts(model, query):
         columns = [table.c[name] for name in group]
         day = table.c[day_column]
-        for period, first, after in period_spans(whole.first, whole.last):
+        for period, first, after, sign in period_spans(whole.first, whole.last, last_data_day(query)):
             parts.append(
-                select(*columns, func.sum(counted).label("n"))
+                select(literal(sign, Integer).label("sign"), *columns, func.sum(counted).label("n"))
                 .where(table.c.kind == query.by, table.c.chain == query.chain, table.c.period == period,
                        day >= first, day < after, *window)
                 .group_by(*columns)
             )
     sums = Counter()
-    for *key, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
-        sums[tuple(key)] += int(entrants or 0)
+    for sign, *key, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        sums[tuple(key)] += sign * int(entrants or 0)
     return sums
+
+
+def last_data_day(query: "FunnelQuery") -> dt.date:
+    """The last day, of any zone, that can hold rollup rows: the day of now, a day ahead for zones east of UTC."""
+    return query.now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
 
 
 def from_rollup(
@@ -224,16 +255,16 @@ def fine_histograms(connection, query: "FunnelQuery", day_column: str, whole: Wh
         fines[step] += fine_buckets_of(b)
     # Per step an IN list, not a range: each fine bucket is a seek, then the range's days of it.
     parts = [
-        select(table.c.step, table.c.fine, func.sum(counted))
+        select(literal(sign, Integer).label("sign"), table.c.step, table.c.fine, func.sum(counted))
         .where(table.c.kind == query.by, table.c.chain == query.chain, table.c.period == period, table.c.step == step,
                table.c.fine.in_(sorted(wanted)), table.c[day_column] >= first, table.c[day_column] < after)
         .group_by(table.c.step, table.c.fine)
-        for period, first, after in period_spans(whole.first, whole.last)
+        for period, first, after, sign in period_spans(whole.first, whole.last, last_data_day(query))
         for step, wanted in sorted(fines.items())
     ]
     sums = Counter()
-    for step, fine, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
-        sums[(step, fine)] += int(entrants or 0)
+    for sign, step, fine, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        sums[(step, fine)] += sign * int(entrants or 0)
     result = {}
     for step, b in targets:
         result[(step, b)] = Counter({f: sums[(step, f)] + adjust[(step, f)] for f in fine_buckets_of(b)})

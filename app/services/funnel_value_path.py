@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.models.funnel import FunnelStep, FunnelValueWindowRollup
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelSeries
-from app.services.funnel_rollup_path import Whole, period_spans
+from app.services.funnel_rollup_path import Whole, last_data_day, period_spans
 from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, raw_value
 
 if TYPE_CHECKING:
@@ -137,13 +137,13 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
     connection = session.connection()
     counts = ValueCounts()
     parts = [
-        select(table.c.value, table.c.step, table.c.bucket, func.sum(counted))
+        select(literal(sign, Integer).label("sign"), table.c.value, table.c.step, table.c.bucket, func.sum(counted))
         .where(*key, table.c.period == period, day >= first, day < after)
         .group_by(table.c.value, table.c.step, table.c.bucket)
-        for period, first, after in period_spans(whole.first, whole.last)
+        for period, first, after, sign in period_spans(whole.first, whole.last, last_data_day(query))
     ]
-    for value, step, bucket, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
-        counts.histogram[value][(step, bucket)] += int(entrants or 0)
+    for sign, value, step, bucket, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        counts.histogram[value][(step, bucket)] += sign * int(entrants or 0)
     deadline = query.now - dt.timedelta(days=w)
     whole_start, whole_end = whole.span
     # Open windows, as from_rollup counts them: the day rows after the deadline's day, that day from its entrants.
