@@ -80,7 +80,7 @@ def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
                     h.order(user, *order)
             rebuild_funnel(session, with_windows=False)
             session.commit()
-            plan_id = str(h.plan.id)
+            plan_key = f"{h.plan.id}|JPY"
         command.upgrade(config, "head")
         migrated = rows()
         with Session(engine) as session:
@@ -97,11 +97,10 @@ def test_window_rollups_are_filled_from_the_narrow_rollups(engine):
         fine_checkouts = {r[4]: r[7:] for r in rebuilt["analytics_funnel_fine_gap_windows"]  # kind, chain, period, step, fine, days
                           if r[:4] == ("user", "base", "m", 2)}
         assert fine_checkouts == {0: (1, 1, 1, 1, 1, 1, 1), 693: (1, 1, 1, 1, 1, 1, 1), 1151: (0, 1, 1, 1, 1, 1, 1)}
-        # Signups by plan (kind, chain, dimension, period, days, step, bucket, value): the plan's from the window
-        # holding their checkout (1 day for two of them, 3 days for the third), none for the other two.
-        signups_by_plan = {r[8]: r[9:] for r in rebuilt["analytics_funnel_value_windows"]
-                           if r[:4] == ("user", "base", "plan", "m") and r[6] == 1}
-        assert signups_by_plan == {plan_id: (2, 3, 3, 3, 3, 3, 3), "": (3, 2, 2, 2, 2, 2, 2)}
+        # Signups by breakdown key (kind, chain, period, days, step, bucket, key): the checkout's plan and currency
+        # from the window holding it (1 day for two of them, 3 days for the third), none for the other two.
+        signups_by_key = {r[7]: r[8:] for r in rebuilt["analytics_funnel_value_windows"] if r[:3] == ("user", "base", "m") and r[5] == 1}
+        assert signups_by_key == {plan_key: (2, 3, 3, 3, 3, 3, 3), "": (3, 2, 2, 2, 2, 2, 2)}
     finally:
         drop_everything(engine)
         command.upgrade(config, "head")

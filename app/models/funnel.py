@@ -37,7 +37,7 @@ class FunnelStep(Base):
         # breakdown's attribution (the value rollup's percentiles read them too).
         Index(
             "ix_analytics_funnel_steps_bucket",
-            "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us", "attr_delay", "plan_id", "currency", "region",
+            "kind", "chain", "step", "bucket", "entry_at", "delay_days", "gap_us", "attr_delay", "plan_id", "currency",
         ),
     )
 
@@ -176,16 +176,15 @@ class FunnelFineGapWindowRollup(Base):
 
 
 class FunnelValueWindowRollup(Base):
-    """FunnelGapWindowRollup per breakdown value (`dimension` plan | region | currency, `value` as
-    `funnel_spec.raw_value` gives it within each window; step 1 with bucket 0): a breakdown's counts,
-    open windows and gap histograms per value come from its rows, as the funnel's come from the others."""
+    """FunnelGapWindowRollup per breakdown key ("plan id|currency" of the attributed checkout, or '' for none,
+    as `funnel_spec.value_key` gives it within each window; step 1 with bucket 0): a plan, region or currency
+    breakdown's counts, open windows and gap histograms come from its rows, as the funnel's come from the others."""
 
     __tablename__ = "analytics_funnel_value_windows"
     __table__ = Table(
         __tablename__, Base.metadata,
         Column("kind", String(5), primary_key=True),
         Column("chain", String(8), primary_key=True),
-        Column("dimension", String(8), primary_key=True),
         Column("period", String(1), primary_key=True),
         Column("utc_day", Date, primary_key=True),
         Column("local_day", Date, primary_key=True),
@@ -193,7 +192,7 @@ class FunnelValueWindowRollup(Base):
         Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
         Column("value", String(64), primary_key=True),
         *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
-        Index(f"ix_{__tablename__}_local", "kind", "chain", "dimension", "period", "local_day", "step", "bucket", "value"),
+        Index(f"ix_{__tablename__}_local", "kind", "chain", "period", "local_day", "step", "bucket", "value"),
         sqlite_with_rowid=False,
     )
 

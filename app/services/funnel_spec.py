@@ -184,18 +184,17 @@ def nearest_rank(sorted_values: list, percent: int):
 
 # Breakdown values -------------------------------------------------------------------
 # A user entrant's plan, region and currency are those of its first checkout, and only within
-# a window that holds that checkout (`attr_delay <= window`); outside it, and for a checkout
-# without a plan or region, the value is NO_VALUE, shown as "(none)".
+# a window that holds that checkout (`attr_delay <= window`); outside it the key is NO_VALUE,
+# shown as "(none)" (so is a checkout without a plan, region or currency). The value rollup keeps
+# one key for all three, "plan id|currency": a plan's region is its plan's, which does not change.
 VALUE_DIMENSIONS = ("plan", "region", "currency")
 NO_VALUE = ""
 TOP_VALUES = 10  # a breakdown shows its 10 largest values by entrants, then the rest as OTHER_VALUE
 NONE_VALUE, OTHER_VALUE = "(none)", "Other"
 
 
-def raw_value(dimension: str, plan_id: int, region: str, currency: str, attr_delay: int, window_days: int) -> str:
-    """The stored breakdown value of a step row within a window: a plan id as text, a region, a currency, or NO_VALUE."""
+def value_key(plan_id: int, currency: str, attr_delay: int, window_days: int) -> str:
+    """The breakdown key of a step row within a window: "plan id|currency" of its attributed checkout, or NO_VALUE."""
     if attr_delay > window_days:
         return NO_VALUE
-    if dimension == "plan":
-        return str(plan_id) if plan_id else NO_VALUE
-    return (region if dimension == "region" else currency) or NO_VALUE
+    return f"{plan_id}|{currency}"

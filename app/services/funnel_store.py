@@ -41,13 +41,12 @@ from app.services import sqlcompat, zones
 from app.services.funnel_spec import (
     MAX_WINDOW_DAYS,
     NO_VALUE,
-    VALUE_DIMENSIONS,
     Event,
     StepRow,
     fine_bucket,
     order_rows,
-    raw_value,
     user_rows,
+    value_key,
 )
 
 STEP_COLUMNS = list(StepRow.__dataclass_fields__)
@@ -56,7 +55,7 @@ GAP_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "delay_day
 WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day")
 GAP_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "bucket")
 FINE_WINDOW_KEY = ("kind", "chain", "step", "period", "utc_day", "local_day", "fine")
-VALUE_WINDOW_KEY = ("kind", "chain", "dimension", "period", "utc_day", "local_day", "step", "bucket", "value")
+VALUE_WINDOW_KEY = ("kind", "chain", "period", "utc_day", "local_day", "step", "bucket", "value")
 RETENTION_KEY = ("interval", "cohort_start", "period_offset")
 INTERVALS = ("week", "month")
 ZONE_META = "local_zone"
@@ -228,7 +227,7 @@ class RollupDeltas:
         if row.delay_days > MAX_WINDOW_DAYS:
             return
         within = [sign if row.delay_days <= w else 0 for w in STORED_WINDOWS]
-        value_counts = [(dimension, _value_windows(row, dimension, within)) for dimension in VALUE_DIMENSIONS]
+        value_counts = _value_windows(row, within)
         for p, u, lo in _days(row, zone):
             self.rollup[(row.kind, row.chain, row.step, p, u, lo, row.delay_days)] += sign
             _add_to(self.windows, (row.kind, row.chain, row.step, p, u, lo), within)
@@ -236,9 +235,8 @@ class RollupDeltas:
                 self.gaps[(row.kind, row.chain, row.step, p, u, lo, row.delay_days, row.bucket)] += sign
                 _add_to(self.gap_windows, (row.kind, row.chain, row.step, p, u, lo, row.bucket), within)
                 _add_to(self.fine_windows, (row.kind, row.chain, row.step, p, u, lo, fine_bucket(row.gap_us)), within)
-            for dimension, counts in value_counts:
-                for value, within_value in counts.items():
-                    _add_to(self.value_windows, (row.kind, row.chain, dimension, p, u, lo, row.step, row.bucket, value), within_value)
+            for value, within_value in value_counts.items():
+                _add_to(self.value_windows, (row.kind, row.chain, p, u, lo, row.step, row.bucket, value), within_value)
 
     def window_rows(self) -> list[tuple]:
         """(model, key names, rows with every window column) of the window rollups, changed keys only."""
@@ -255,9 +253,9 @@ class RollupDeltas:
         ]
 
 
-def _value_windows(row: StepRow, dimension: str, within: list[int]) -> dict[str, list[int]]:
-    """The row's counts per stored window split by its value in each (NO_VALUE in the windows too short for its checkout)."""
-    attributed = raw_value(dimension, row.plan_id, row.region, row.currency, row.attr_delay, row.attr_delay)
+def _value_windows(row: StepRow, within: list[int]) -> dict[str, list[int]]:
+    """The row's counts per stored window split by its breakdown key in each (NO_VALUE in the windows too short for its checkout)."""
+    attributed = value_key(row.plan_id, row.currency, row.attr_delay, row.attr_delay)
     if attributed == NO_VALUE or row.attr_delay <= row.delay_days:
         return {attributed: within}  # the same value in every window that counts the row
     counts = {attributed: [n if row.attr_delay <= w else 0 for n, w in zip(within, STORED_WINDOWS, strict=True)]}

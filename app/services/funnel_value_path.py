@@ -20,13 +20,10 @@ from app.models.funnel import FunnelStep, FunnelValueWindowRollup
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelSeries
 from app.services.funnel_rollup_path import Whole, last_data_day, period_spans
-from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, raw_value
+from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, value_key
 
 if TYPE_CHECKING:
     from app.services.funnel_query import FunnelQuery, Queued
-
-VALUE_COLUMN = {"plan": FunnelStep.plan_id, "region": FunnelStep.region, "currency": FunnelStep.currency}
-
 
 class ValueCounts:
     """Per raw value: entrants by (step, bucket) within the window, and those whose window is open by step."""
@@ -92,7 +89,6 @@ def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple
     the value's rows of it give the answer."""
     s = FunnelStep
     w = query.window_days
-    column = VALUE_COLUMN[query.breakdown]
     located = []  # (step, bucket, rank within the bucket, raw values, queued new gaps) or None
     for step, buckets, n, percent, values, added in asked:
         if n == 0:
@@ -106,16 +102,14 @@ def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple
         located.append((step, bucket, rank, values, added))
     wanted = sorted({(place[0], place[1]) for place in located if place is not None})
     parts = [
-        select(literal(part, Integer).label("part"), s.gap_us, s.attr_delay, column)
+        select(literal(part, Integer).label("part"), s.gap_us, s.attr_delay, s.plan_id, s.currency)
         .where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= w)
         for part, (step, bucket) in enumerate(wanted)
     ]
     stored: dict[tuple[int, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))  # (step, bucket) -> value -> gaps
     if parts:
-        dimension = query.breakdown
-        for part, gap_us, attr_delay, value in session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
-            plan, other = (value, "") if dimension == "plan" else (0, value)
-            stored[wanted[part]][raw_value(dimension, plan, other, other, attr_delay, w)].append(gap_us)
+        for part, gap_us, attr_delay, plan_id, currency in session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+            stored[wanted[part]][value_key(plan_id, currency, attr_delay, w)].append(gap_us)
     answers = []
     for place in located:
         if place is None:
@@ -132,7 +126,7 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
     table = FunnelValueWindowRollup.__table__
     w = query.window_days
     counted = table.c[f"within_{w}"]
-    key = (table.c.kind == query.by, table.c.chain == query.chain, table.c.dimension == query.breakdown)
+    key = (table.c.kind == query.by, table.c.chain == query.chain)
     day = table.c[day_column]
     connection = session.connection()
     counts = ValueCounts()
@@ -163,13 +157,13 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
         if excluded:
             conditions.append(or_(s.user_id.is_(None), s.user_id.not_in(excluded)))
         by_step = s.step + literal_column("0")  # as in from_rollup: keeps SQLite on the range index
-        grouped = (by_step, s.plan_id, s.region, s.currency, s.attr_delay)
-        for step, plan_id, region, currency, attr_delay, entrants in connection.execute(
+        grouped = (by_step, s.plan_id, s.currency, s.attr_delay)
+        for step, plan_id, currency, attr_delay, entrants in connection.execute(
             select(*grouped, func.count()).where(*conditions).group_by(*grouped)
         ):
-            counts.recent[raw_value(query.breakdown, plan_id, region, currency, attr_delay, w)][step] += entrants
-    for step, bucket, entry_at, _gap_us, plan_id, region, currency, attr_delay in internal:
-        value = raw_value(query.breakdown, plan_id, region, currency, attr_delay, w)
+            counts.recent[value_key(plan_id, currency, attr_delay, w)][step] += entrants
+    for step, bucket, entry_at, plan_id, currency, attr_delay in internal:
+        value = value_key(plan_id, currency, attr_delay, w)
         counts.histogram[value][(step, bucket)] -= 1
         if entry_at >= after_deadline_day:
             counts.recent[value][step] -= 1
@@ -177,7 +171,7 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
         for row in rows:
             if row.delay_days > w:
                 continue
-            value = raw_value(query.breakdown, row.plan_id, row.region, row.currency, row.attr_delay, w)
+            value = value_key(row.plan_id, row.currency, row.attr_delay, w)
             counts.histogram[value][(row.step, row.bucket)] += sign
             if row.entry_at >= deadline:
                 counts.recent[value][row.step] += sign
@@ -187,25 +181,36 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
 
 
 def internal_value_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple]:
-    """(step, bucket, entry_at, gap_us, plan_id, region, currency, attr_delay) of the internal users' rows
-    entering in `span` within the window (read by user id alone, as `funnel_rollup_path.internal_rows`)."""
+    """(step, bucket, entry_at, plan_id, currency, attr_delay) of the internal users' rows entering in `span`
+    within the window (read by user id alone, as `funnel_rollup_path.internal_rows`)."""
     if not excluded:
         return []
     s = FunnelStep
     rows = session.connection().execute(
-        select(s.step, s.bucket, s.entry_at, s.gap_us, s.plan_id, s.region, s.currency, s.attr_delay, s.kind, s.chain, s.delay_days)
+        select(s.step, s.bucket, s.entry_at, s.plan_id, s.currency, s.attr_delay, s.kind, s.chain, s.delay_days)
         .where(s.user_id.in_(excluded))
     )
     return [
-        tuple(row[:8]) for row in rows
+        tuple(row[:6]) for row in rows
         if row.kind == query.by and row.chain == query.chain and row.delay_days <= query.window_days and span[0] <= row.entry_at < span[1]
     ]
 
 
-def _labels(session: Session, dimension: str, values) -> dict[str, str]:
-    """The label each raw value is shown as (plans by name: two plans of one name are one label)."""
-    if dimension != "plan":
-        return {value: value or NONE_VALUE for value in values}
-    ids = sorted(int(v) for v in values if v != NO_VALUE)
-    names = dict(session.execute(select(Plan.id, Plan.name).where(Plan.id.in_(ids))).all()) if ids else {}
-    return {value: NONE_VALUE if value == NO_VALUE else (names.get(int(value)) or f"plan {value}") for value in values}
+def _labels(session: Session, dimension: str, keys) -> dict[str, str]:
+    """The label each breakdown key is shown as: its plan's name (two plans of one name are one label), its
+    plan's region, or its currency; "(none)" without one."""
+    parsed = {key: key.split("|", 1) for key in keys if key != NO_VALUE}
+    ids = sorted({int(plan_id) for plan_id, _ in parsed.values() if int(plan_id)})
+    plans = {}
+    if ids and dimension != "currency":
+        plans = {plan_id: (name, region) for plan_id, name, region in session.execute(select(Plan.id, Plan.name, Plan.region).where(Plan.id.in_(ids)))}
+    labels = {}
+    for key in keys:
+        plan_id, currency = parsed.get(key, ("0", ""))
+        name, region = plans.get(int(plan_id), (None, ""))
+        if dimension == "plan":
+            label = (name or f"plan {plan_id}") if int(plan_id) else ""
+        else:
+            label = region if dimension == "region" else currency
+        labels[key] = label or NONE_VALUE
+    return labels
