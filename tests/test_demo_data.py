@@ -25,7 +25,10 @@ from tests.test_rollups import expected_rollups
 NOW = dt.datetime(2025, 11, 20, 15, 30, tzinfo=dt.UTC)
 # Insert times, not facts: the live flows stamp them with the wall clock.
 INSERT_TIME_COLUMNS = {("analytics_events", "created_at"), ("payment_webhook_events", "received_at")}
-CACHE_TABLES = {"analytics_daily_user_bitmaps", "analytics_monthly_user_bitmaps", "rate_limit_counters", "login_codes", "auth_sessions"}
+CACHE_TABLES = {
+    "analytics_daily_user_bitmaps", "analytics_monthly_user_bitmaps", "analytics_funnel_month_versions", "rate_limit_counters", "login_codes",
+    "auth_sessions",
+}  # random tokens and caches
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -197,6 +197,17 @@ class FunnelValueWindowRollup(Base):
     )
 
 
+class FunnelMonthVersion(Base):
+    """A token of the funnel rollups' rows of a month (a UTC or local month, by its first day), changed by every
+    change to them: a reader keeps a closed month's sums while the token stays (`funnel_month_cache`)."""
+
+    __tablename__ = "analytics_funnel_month_versions"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    # Grown by a random amount, not by one: a rolled-back change leaves no token that a later change could repeat.
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class UserPaidPeriod(Base):
     """A period (week from Monday / month, of the rollup zone) in which a user paid; unique per user."""
 

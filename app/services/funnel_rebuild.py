@@ -32,6 +32,7 @@ from app.services.funnel_store import (
     STEP_COLUMNS,
     ZONE_META,
     RollupDeltas,
+    bump_months,
     paid_periods,
     retention_contributions,
 )
@@ -54,6 +55,8 @@ def rebuild_funnel(session: Session, *, with_windows: bool = True) -> dict[str, 
     zone_name = get_settings().analytics_timezone
     zone = zones.zone(zone_name)
     tables = TABLES if with_windows else tuple(m for m in TABLES if m not in WINDOW_TABLES)
+    r = FunnelRollup
+    months = {day for column in (r.utc_day, r.local_day) for day in session.scalars(select(column).where(r.period == "m").distinct())}
     for model in tables:
         session.execute(delete(model))
     session.execute(insert(RollupMeta).values(name=ZONE_META, value=zone_name))
@@ -106,6 +109,9 @@ def rebuild_funnel(session: Session, *, with_windows: bool = True) -> dict[str, 
             rows += order_rows(order_id, owners.get(order_id), mine, regions)
         write(rows)
 
+    # Every month before and after changes its version token (funnel_month_cache).
+    if with_windows:  # older migrations rebuild before the token table exists (theirs have no readers yet)
+        bump_months(session, months | {day for key in deltas.rollup if key[3] == "m" for day in key[4:6]})
     _insert_counts(session, FunnelRollup, ROLLUP_KEY, "entrants", deltas.rollup)
     _insert_counts(session, FunnelGapRollup, GAP_KEY, "entrants", deltas.gaps)
     for model, _, rows in deltas.window_rows() if with_windows else []:

@@ -12,6 +12,7 @@ so every report equals a recount whatever the catch-up's lag.
 """
 
 import datetime as dt
+import random
 from collections import Counter
 from collections.abc import Iterable
 
@@ -26,6 +27,7 @@ from app.models.funnel import (
     FunnelFineGapWindowRollup,
     FunnelGapRollup,
     FunnelGapWindowRollup,
+    FunnelMonthVersion,
     FunnelPending,
     FunnelRollup,
     FunnelStep,
@@ -194,10 +196,17 @@ def _apply(session: Session, old_rows: list[StepRow], new_rows: list[StepRow], z
     for sign, rows in ((-1, removed), (1, added)):
         for r in rows:
             deltas.count(r, zone, sign)
+    bump_months(session, {day for r in (*removed, *added) for p, u, lo in _days(r, zone) if p == "m" for day in (u, lo)})
     _add(session, FunnelRollup, ROLLUP_KEY, deltas.rollup)
     _add(session, FunnelGapRollup, GAP_KEY, deltas.gaps)
     for model, key_names, rows in deltas.window_rows():
         sqlcompat.add_counts_many(session, model.__table__, key_names, WINDOW_COLUMNS, rows)
+
+
+def bump_months(session: Session, months: Iterable[dt.date]) -> None:
+    """Change the version tokens of these months (first days) in the rollups' transaction: readers' kept sums of them go stale."""
+    rows = [{"month": month, "version": random.randrange(1, 2**32)} for month in sorted(set(months))]
+    sqlcompat.add_counts_many(session, FunnelMonthVersion.__table__, ("month",), ("version",), rows)
 
 
 def _add(session: Session, model, key_names: tuple[str, ...], deltas: Counter) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.models.funnel import FunnelStep, FunnelValueWindowRollup
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelSeries
+from app.services import funnel_month_cache, zones
 from app.services.funnel_rollup_path import Whole, last_data_day, period_spans
 from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, value_key
 
@@ -130,13 +131,30 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
     day = table.c[day_column]
     connection = session.connection()
     counts = ValueCounts()
+    spans = period_spans(whole.first, whole.last, last_data_day(query))
+    months = [month for period, first, after, _ in spans if period == "m" for month in _months(first, after)]
+
+    def read_months(wanted: list[dt.date]) -> dict[dt.date, Counter]:
+        sums: dict[dt.date, Counter] = defaultdict(Counter)
+        rows = connection.execute(
+            select(day, table.c.value, table.c.step, table.c.bucket, func.sum(counted))
+            .where(*key, table.c.period == "m", day.in_(wanted)).group_by(day, table.c.value, table.c.step, table.c.bucket)
+        )
+        for month, value, step, bucket, entrants in rows:
+            sums[month][(value, step, bucket)] += int(entrants or 0)
+        return sums
+
+    shape = ("value windows", query.by, query.chain, w, day_column)
+    for sums in funnel_month_cache.month_sums(connection, shape, months, read_months).values():
+        for (value, step, bucket), entrants in (sums or {}).items():
+            counts.histogram[value][(step, bucket)] += entrants
     parts = [
         select(literal(sign, Integer).label("sign"), table.c.value, table.c.step, table.c.bucket, func.sum(counted))
         .where(*key, table.c.period == period, day >= first, day < after)
         .group_by(table.c.value, table.c.step, table.c.bucket)
-        for period, first, after, sign in period_spans(whole.first, whole.last, last_data_day(query))
+        for period, first, after, sign in spans if period == "d"
     ]
-    for sign, value, step, bucket, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+    for sign, value, step, bucket, entrants in connection.execute(parts[0] if len(parts) == 1 else union_all(*parts)) if parts else []:
         counts.histogram[value][(step, bucket)] += sign * int(entrants or 0)
     deadline = query.now - dt.timedelta(days=w)
     whole_start, whole_end = whole.span
@@ -178,6 +196,14 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
             if sign > 0 and row.step > 1:
                 counts.added[value][(row.step, row.bucket)].append(row.gap_us)
     return counts
+
+
+def _months(first: dt.date, after: dt.date) -> list[dt.date]:
+    months = []
+    while first < after:
+        months.append(first)
+        first = zones.next_month(first)
+    return months
 
 
 def internal_value_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple]:
