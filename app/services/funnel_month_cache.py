@@ -31,10 +31,11 @@ def versions(connection, months: list[dt.date]) -> dict[dt.date, int]:
     return dict(connection.execute(select(v.month, v.version).where(v.month.in_(sorted(months)))).all())
 
 
-def month_sums(connection, shape: Hashable, months: list[dt.date], read: Callable[[list[dt.date]], dict[dt.date, object]]) -> dict[dt.date, object]:
+def month_sums(connection, shape: Hashable, months: list[dt.date], read: Callable[[list[dt.date]], dict[dt.date, object]],
+               tokens: dict[dt.date, int] | None = None) -> dict[dt.date, object]:
     """Each month's sums: kept ones whose token is current, the rest from `read(months)` (one call), then kept."""
-    tokens = versions(connection, months)
-    database = connection.engine.url.render_as_string(hide_password=True)
+    tokens = versions(connection, months) if tokens is None else tokens
+    database = _database(connection)
     found, missing = {}, []
     with _lock:
         for month in months:
@@ -54,6 +55,28 @@ def month_sums(connection, shape: Hashable, months: list[dt.date], read: Callabl
             while len(_kept) > MAX_ENTRIES:
                 _kept.popitem(last=False)
     return found
+
+
+def combined(connection, shape: Hashable, months: list[dt.date], read: Callable[[list[dt.date]], dict[dt.date, object]],
+             combine: Callable[[list[object]], object]) -> object:
+    """`combine` of the months' sums, itself kept while every one of the months keeps its token (a dashboard
+    asking the same range again adds nothing up). The result is shared: callers copy before changing it."""
+    tokens = versions(connection, months)
+    key = (_database(connection), shape, tuple(months))
+    stamp = tuple(tokens.get(month) for month in months)
+    with _lock:
+        entry = _kept.get(key)
+    if entry is not None and None not in stamp and entry[0] == stamp:
+        return entry[1]
+    result = combine(list(month_sums(connection, shape, months, read, tokens).values()))
+    if None not in stamp:
+        with _lock:
+            _kept[key] = (stamp, result)
+    return result
+
+
+def _database(connection) -> str:
+    return connection.engine.url.render_as_string(hide_password=True)
 
 
 def clear() -> None:

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Integer, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import Integer, and_, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models.funnel import FunnelStep, FunnelValueWindowRollup
@@ -86,8 +86,8 @@ def value_series(session: Session, query: "FunnelQuery", names, day_column: str,
 
 def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple], conditions) -> list[int | None]:
     """The exact nearest-rank gap of each (step, bucket histogram, entrants, percent, raw values, queued new gaps):
-    its histogram finds the bucket; each (step, bucket) found is read once for every value, in one round trip, and
-    the value's rows of it give the answer."""
+    its histogram finds the bucket; each (step, bucket) found is read once, in one round trip, for the plans of the
+    values that found it (the index covers the filter), and each value's rows of it give the answer."""
     s = FunnelStep
     w = query.window_days
     located = []  # (step, bucket, rank within the bucket, raw values, queued new gaps) or None
@@ -101,10 +101,14 @@ def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple
                 break
             rank -= buckets[bucket]
         located.append((step, bucket, rank, values, added))
-    wanted = sorted({(place[0], place[1]) for place in located if place is not None})
+    keys_of: dict[tuple[int, int], set[str]] = defaultdict(set)  # (step, bucket) -> the keys whose rows of it are needed
+    for place in located:
+        if place is not None:
+            keys_of[(place[0], place[1])] |= place[3]
+    wanted = sorted(keys_of)
     parts = [
         select(literal(part, Integer).label("part"), s.gap_us, s.attr_delay, s.plan_id, s.currency)
-        .where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= w)
+        .where(*conditions, s.step == step, s.bucket == bucket, s.delay_days <= w, _keys_filter(keys_of[(step, bucket)], w))
         for part, (step, bucket) in enumerate(wanted)
     ]
     stored: dict[tuple[int, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))  # (step, bucket) -> value -> gaps
@@ -123,6 +127,16 @@ def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple
     return answers
 
 
+def _keys_filter(keys: set[str], window_days: int):
+    """The step rows that can have one of these keys within the window (by plan; the key itself is checked after)."""
+    s = FunnelStep
+    plans = sorted({int(key.split("|", 1)[0]) for key in keys if key != NO_VALUE})
+    either = [and_(s.attr_delay <= window_days, s.plan_id.in_(plans))] if plans else []
+    if NO_VALUE in keys:
+        either.append(s.attr_delay > window_days)
+    return or_(*either)
+
+
 def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Queued", whole: Whole, internal: list[tuple]) -> ValueCounts:
     table = FunnelValueWindowRollup.__table__
     w = query.window_days
@@ -134,20 +148,26 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
     spans = period_spans(whole.first, whole.last, last_data_day(query))
     months = [month for period, first, after, _ in spans if period == "m" for month in _months(first, after)]
 
-    def read_months(wanted: list[dt.date]) -> dict[dt.date, Counter]:
-        sums: dict[dt.date, Counter] = defaultdict(Counter)
+    def read_months(wanted: list[dt.date]) -> dict[dt.date, dict[str, Counter]]:
+        sums: dict[dt.date, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
         rows = connection.execute(
             select(day, table.c.value, table.c.step, table.c.bucket, func.sum(counted))
             .where(*key, table.c.period == "m", day.in_(wanted)).group_by(day, table.c.value, table.c.step, table.c.bucket)
         )
         for month, value, step, bucket, entrants in rows:
-            sums[month][(value, step, bucket)] += int(entrants or 0)
+            sums[month][value][(step, bucket)] += int(entrants or 0)
         return sums
 
+    def add_up(per_month: list) -> dict[str, Counter]:
+        total: dict[str, Counter] = defaultdict(Counter)
+        for sums in per_month:
+            for value, histogram in (sums or {}).items():
+                total[value].update(histogram)
+        return dict(total)
+
     shape = ("value windows", query.by, query.chain, w, day_column)
-    for sums in funnel_month_cache.month_sums(connection, shape, months, read_months).values():
-        for (value, step, bucket), entrants in (sums or {}).items():
-            counts.histogram[value][(step, bucket)] += entrants
+    for value, histogram in funnel_month_cache.combined(connection, shape, months, read_months, add_up).items():
+        counts.histogram[value] = Counter(histogram)  # a copy: the kept sums are shared
     parts = [
         select(literal(sign, Integer).label("sign"), table.c.value, table.c.step, table.c.bucket, func.sum(counted))
         .where(*key, table.c.period == period, day >= first, day < after)
