@@ -12,7 +12,7 @@ so every report equals a recount whatever the catch-up's lag.
 """
 
 import datetime as dt
-import random
+import secrets
 from collections import Counter
 from collections.abc import Iterable
 
@@ -205,7 +205,8 @@ def _apply(session: Session, old_rows: list[StepRow], new_rows: list[StepRow], z
 
 def bump_months(session: Session, months: Iterable[dt.date]) -> None:
     """Change the version tokens of these months (first days) in the rollups' transaction: readers' kept sums of them go stale."""
-    rows = [{"month": month, "version": random.randrange(1, 2**32)} for month in sorted(set(months))]
+    # secrets, not random: whoever seeds the global random (hypothesis does, per example) would repeat the steps.
+    rows = [{"month": month, "version": 1 + secrets.randbits(32)} for month in sorted(set(months))]
     sqlcompat.add_counts_many(session, FunnelMonthVersion.__table__, ("month",), ("version",), rows)
 
 

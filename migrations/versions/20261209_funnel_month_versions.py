@@ -4,7 +4,7 @@ Revision ID: 20261209_funnel_month_versions
 Revises: 20261208_funnel_value_windows
 """
 
-import random
+import secrets
 
 import sqlalchemy as sa
 from alembic import op
@@ -34,7 +34,7 @@ def upgrade() -> None:
         months.update(bind.execute(sa.select(column).where(rollup.c.period == "m").distinct()).scalars())
     if months:
         target = sa.table(NAME, sa.column("month", sa.Date()), sa.column("version"))
-        bind.execute(target.insert(), [{"month": month, "version": random.randrange(1, 2**32)} for month in sorted(months)])
+        bind.execute(target.insert(), [{"month": month, "version": 1 + secrets.randbits(32)} for month in sorted(months)])
 
 
 def downgrade() -> None:
