@@ -115,7 +115,7 @@ class FunnelGapRollup(Base):
     entrants: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-def _window_table(name: str, *, with_bucket: bool) -> Table:
+def _window_table(name: str, *, with_bucket: bool, extra_keys: tuple[Column, ...] = ()) -> Table:
     keys = [
         Column("kind", String(5), primary_key=True),
         Column("chain", String(8), primary_key=True),
@@ -126,7 +126,8 @@ def _window_table(name: str, *, with_bucket: bool) -> Table:
     ]
     if with_bucket:
         keys.append(Column("bucket", SmallInteger, primary_key=True, autoincrement=False))
-    local = ["kind", "chain", "period", "local_day", "step"] + (["bucket"] if with_bucket else [])
+    keys += extra_keys
+    local = ["kind", "chain", "period", "local_day", "step"] + (["bucket"] if with_bucket else []) + [c.name for c in extra_keys]
     return Table(
         name, Base.metadata, *keys,
         *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
@@ -181,20 +182,7 @@ class FunnelValueWindowRollup(Base):
     breakdown's counts, open windows and gap histograms come from its rows, as the funnel's come from the others."""
 
     __tablename__ = "analytics_funnel_value_windows"
-    __table__ = Table(
-        __tablename__, Base.metadata,
-        Column("kind", String(5), primary_key=True),
-        Column("chain", String(8), primary_key=True),
-        Column("period", String(1), primary_key=True),
-        Column("utc_day", Date, primary_key=True),
-        Column("local_day", Date, primary_key=True),
-        Column("step", SmallInteger, primary_key=True, autoincrement=False),
-        Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
-        Column("value", String(64), primary_key=True),
-        *(Column(column, BigInteger, nullable=False, default=0) for column in WINDOW_COLUMNS),
-        Index(f"ix_{__tablename__}_local", "kind", "chain", "period", "local_day", "step", "bucket", "value"),
-        sqlite_with_rowid=False,
-    )
+    __table__ = _window_table(__tablename__, with_bucket=True, extra_keys=(Column("value", String(64), primary_key=True),))
 
 
 class FunnelMonthVersion(Base):

@@ -23,7 +23,7 @@ from app.services import zones
 from app.services.funnel_rollup_path import Whole, edge_rows, from_rollup, internal_rows, summed
 from app.services.funnel_spec import NONE_VALUE, OTHER_VALUE, TOP_VALUES, VALUE_DIMENSIONS, StepRow, nearest_rank, step_names
 from app.services.funnel_store import pending_rows, rollup_zone_name
-from app.services.funnel_value_path import internal_value_rows, value_series
+from app.services.funnel_value_path import value_series
 from app.services.span_engine import split
 
 BREAKDOWNS = ("plan", "region", "currency", "signup_week", "signup_month")
@@ -119,7 +119,9 @@ class SqlFunnelEngine:
             if query.breakdown in PERIOD_BREAKDOWNS:
                 series = _period_series(session, query, names, day_column, queued, span)
             elif query.breakdown is not None:
-                internal = internal_value_rows(session, query, sorted(query.internal_user_ids), whole.span)
+                excluded = sorted(query.internal_user_ids)
+                s = FunnelStep
+                internal = internal_rows(session, query, excluded, whole.span, s.plan_id, s.currency, s.attr_delay) if excluded else []
                 series = value_series(session, query, names, day_column, queued, whole, internal, step_results)
             return funnel_response(query, names, steps, series, "rollup")
         entrants = _entrants(session, query, queued, span)

@@ -24,7 +24,7 @@ from app.models.funnel import (
     FunnelWindowRollup,
 )
 from app.services import zones
-from app.services.funnel_spec import fine_bucket, fine_buckets_of, fine_gap_bounds, percentile_rank
+from app.services.funnel_spec import fine_bucket, fine_buckets_of, fine_gap_bounds, locate_rank
 
 if TYPE_CHECKING:
     from app.services.funnel_query import FunnelQuery, Queued
@@ -227,18 +227,18 @@ def edge_rows(session: Session, query: "FunnelQuery", edges, excluded: list[int]
     return list(session.connection().execute(parts[0] if len(parts) == 1 else union_all(*parts)))
 
 
-def internal_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple[int, int, dt.datetime, int]]:
-    """(step, bucket, entry_at, gap_us) of the internal users' rows entering in `span` within the window.
+def internal_rows(session: Session, query: "FunnelQuery", excluded: list[int], span, *extra) -> list[tuple]:
+    """(step, bucket, entry_at, gap_us, *extra columns) of the internal users' rows entering in `span` within the window.
 
     Read by user id alone (a few users' rows), then cut here: with the kind and the time range
     in the statement too, SQLite's planner walks the range's rows instead of the user index."""
     s = FunnelStep
     rows = session.connection().execute(
-        select(s.step, s.bucket, s.entry_at, s.gap_us, s.kind, s.chain, s.delay_days).where(s.user_id.in_(excluded))
+        select(s.kind, s.chain, s.delay_days, s.step, s.bucket, s.entry_at, s.gap_us, *extra).where(s.user_id.in_(excluded))
     )
     return [
-        (step, bucket, entry_at, gap_us) for step, bucket, entry_at, gap_us, kind, chain, delay in rows
-        if kind == query.by and chain == query.chain and delay <= query.window_days and span[0] <= entry_at < span[1]
+        tuple(row[3:]) for row in rows
+        if row.kind == query.by and row.chain == query.chain and row.delay_days <= query.window_days and span[0] <= row.entry_at < span[1]
     ]
 
 
@@ -276,17 +276,8 @@ def ranked_gaps(session, query, asked: list[tuple[int, Counter, int, int]], cond
     finds the bucket, the fine rollup (`fine`, when the window has one) the eighth of it, and its rows
     in the range give the value; every read in one round trip."""
     s = FunnelStep
-    located = []  # (step, bucket, rank within the bucket) or None
-    for step, buckets, n, percent in asked:
-        if n == 0:
-            located.append(None)
-            continue
-        rank = percentile_rank(n, percent)
-        for bucket in sorted(b for b in buckets if buckets[b] > 0):
-            if rank <= buckets[bucket]:
-                break
-            rank -= buckets[bucket]
-        located.append((step, bucket, rank))
+    # (step, bucket, rank within the bucket) or None
+    located = [(step, *locate_rank(buckets, n, percent)) if n else None for step, buckets, n, percent in asked]
     fine_counts = fine({(step, bucket) for step, bucket, _ in filter(None, located)}) if fine else {}
     plans, parts = [], []
     for place in located:

@@ -175,6 +175,16 @@ def percentile_rank(n: int, percent: int) -> int:
     return max(1, -(-n * percent // 100))
 
 
+def locate_rank(buckets: dict[int, int], n: int, percent: int) -> tuple[int, int]:
+    """(bucket, rank within it) of the percent-th nearest rank among n values counted per bucket."""
+    rank = percentile_rank(n, percent)
+    for bucket in sorted(b for b in buckets if buckets[b] > 0):
+        if rank <= buckets[bucket]:
+            break
+        rank -= buckets[bucket]
+    return bucket, rank
+
+
 def nearest_rank(sorted_values: list, percent: int):
     """The nearest-rank percentile of sorted values; None when empty (p50 is the lower median)."""
     if not sorted_values:

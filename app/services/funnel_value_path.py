@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from app.models.funnel import FunnelStep, FunnelValueWindowRollup
 from app.models.plan import Plan
 from app.schemas.funnel import FunnelSeries
-from app.services import funnel_month_cache, zones
+from app.services import funnel_month_cache
+from app.services.dates import whole_months
 from app.services.funnel_rollup_path import Whole, last_data_day, period_spans
-from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, percentile_rank, value_key
+from app.services.funnel_spec import NO_VALUE, NONE_VALUE, OTHER_VALUE, TOP_VALUES, locate_rank, value_key
 
 if TYPE_CHECKING:
     from app.services.funnel_query import FunnelQuery, Queued
@@ -38,7 +39,7 @@ class ValueCounts:
 def value_series(session: Session, query: "FunnelQuery", names, day_column: str, queued: "Queued", whole: Whole,
                  internal: list[tuple], step_results) -> list[FunnelSeries]:
     """The breakdown's series (the 10 largest labels by entrants, then "Other") from the value rollup rows of
-    `whole`'s days; `internal`: the internal users' rows (`internal_value_rows`)."""
+    `whole`'s days; `internal`: the internal users' rows with their plan, currency and attr_delay (`internal_rows`)."""
     counts = _counts(session, query, day_column, queued, whole, internal)
     labels = _labels(session, query.breakdown, counts.histogram)
     groups: dict[str, set[str]] = defaultdict(set)
@@ -90,17 +91,11 @@ def _ranked_value_gaps(session: Session, query: "FunnelQuery", asked: list[tuple
     values that found it (the index covers the filter), and each value's rows of it give the answer."""
     s = FunnelStep
     w = query.window_days
-    located = []  # (step, bucket, rank within the bucket, raw values, queued new gaps) or None
-    for step, buckets, n, percent, values, added in asked:
-        if n == 0:
-            located.append(None)
-            continue
-        rank = percentile_rank(n, percent)
-        for bucket in sorted(b for b in buckets if buckets[b] > 0):
-            if rank <= buckets[bucket]:
-                break
-            rank -= buckets[bucket]
-        located.append((step, bucket, rank, values, added))
+    # (step, bucket, rank within the bucket, raw values, queued new gaps) or None
+    located = [
+        (step, *locate_rank(buckets, n, percent), values, added) if n else None
+        for step, buckets, n, percent, values, added in asked
+    ]
     keys_of: dict[tuple[int, int], set[str]] = defaultdict(set)  # (step, bucket) -> the keys whose rows of it are needed
     for place in located:
         if place is not None:
@@ -146,7 +141,7 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
     connection = session.connection()
     counts = ValueCounts()
     spans = period_spans(whole.first, whole.last, last_data_day(query))
-    months = [month for period, first, after, _ in spans if period == "m" for month in _months(first, after)]
+    months = [month for period, first, after, _ in spans if period == "m" for month in whole_months(first, after - dt.timedelta(days=1))]
 
     def read_months(wanted: list[dt.date]) -> dict[dt.date, dict[str, Counter]]:
         sums: dict[dt.date, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
@@ -200,7 +195,7 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
             select(*grouped, func.count()).where(*conditions).group_by(*grouped)
         ):
             counts.recent[value_key(plan_id, currency, attr_delay, w)][step] += entrants
-    for step, bucket, entry_at, plan_id, currency, attr_delay in internal:
+    for step, bucket, entry_at, _gap_us, plan_id, currency, attr_delay in internal:
         value = value_key(plan_id, currency, attr_delay, w)
         counts.histogram[value][(step, bucket)] -= 1
         if entry_at >= after_deadline_day:
@@ -216,30 +211,6 @@ def _counts(session: Session, query: "FunnelQuery", day_column: str, queued: "Qu
             if sign > 0 and row.step > 1:
                 counts.added[value][(row.step, row.bucket)].append(row.gap_us)
     return counts
-
-
-def _months(first: dt.date, after: dt.date) -> list[dt.date]:
-    months = []
-    while first < after:
-        months.append(first)
-        first = zones.next_month(first)
-    return months
-
-
-def internal_value_rows(session: Session, query: "FunnelQuery", excluded: list[int], span) -> list[tuple]:
-    """(step, bucket, entry_at, plan_id, currency, attr_delay) of the internal users' rows entering in `span`
-    within the window (read by user id alone, as `funnel_rollup_path.internal_rows`)."""
-    if not excluded:
-        return []
-    s = FunnelStep
-    rows = session.connection().execute(
-        select(s.step, s.bucket, s.entry_at, s.plan_id, s.currency, s.attr_delay, s.kind, s.chain, s.delay_days)
-        .where(s.user_id.in_(excluded))
-    )
-    return [
-        tuple(row[:6]) for row in rows
-        if row.kind == query.by and row.chain == query.chain and row.delay_days <= query.window_days and span[0] <= row.entry_at < span[1]
-    ]
 
 
 def _labels(session: Session, dimension: str, keys) -> dict[str, str]:
